@@ -1,0 +1,211 @@
+/**
+ * The engine's surface as the API sees it: requests in, docker-shaped views out.
+ * The API layer validates input into these types; the engine never sees HTTP.
+ * @module
+ */
+
+/** A validated container-create request (docker run's options). */
+export interface ContainerCreateSpec {
+  name?: string;
+  image: string;
+  /** Overrides the image's Cmd when given (even as an empty list). */
+  cmd?: string[];
+  /** Overrides the image's Entrypoint; [] or [""] resets it, as `--entrypoint ""`. */
+  entrypoint?: string[];
+  /** "K=V" entries, added to (and overriding) the image's Env. */
+  env?: string[];
+  workingDir?: string;
+  /** "user", "uid", "user:group" or "uid:gid" */
+  user?: string;
+  hostname?: string;
+  labels?: Record<string, string>;
+  /** Memory limit in bytes. */
+  memory?: number;
+  /** CPU limit in units of 1e-9 CPUs (docker's NanoCpus). */
+  nanoCpus?: number;
+  pidsLimit?: number;
+  /** Remove the container when it exits (`--rm`). */
+  autoRemove?: boolean;
+}
+
+export type ContainerStatus =
+  | "created"
+  | "running"
+  | "paused"
+  | "restarting"
+  | "removing"
+  | "exited"
+  | "dead";
+
+/** One row of `ps`. */
+export interface ContainerSummary {
+  Id: string;
+  Names: string[];
+  Image: string;
+  ImageID: string;
+  Command: string;
+  Created: number;
+  State: ContainerStatus;
+  Status: string;
+  Labels: Record<string, string>;
+}
+
+/** `inspect`, in docker's shape (the fields docker users script against). */
+export interface ContainerInspect {
+  Id: string;
+  Created: string;
+  Path: string;
+  Args: string[];
+  State: {
+    Status: ContainerStatus;
+    Running: boolean;
+    Paused: boolean;
+    Restarting: boolean;
+    OOMKilled: boolean;
+    Dead: boolean;
+    Pid: number;
+    ExitCode: number;
+    Error: string;
+    StartedAt: string;
+    FinishedAt: string;
+  };
+  Image: string;
+  Name: string;
+  RestartCount: number;
+  Driver: string;
+  LogPath: string;
+  HostConfig: {
+    Memory: number;
+    NanoCpus: number;
+    PidsLimit: number | null;
+    AutoRemove: boolean;
+    NetworkMode: string;
+  };
+  Config: {
+    Hostname: string;
+    User: string;
+    Env: string[];
+    Cmd: string[] | null;
+    Entrypoint: string[] | null;
+    Image: string;
+    WorkingDir: string;
+    Labels: Record<string, string>;
+  };
+  NetworkSettings: {
+    Networks: Record<string, unknown>;
+    Ports: Record<string, unknown>;
+    IPAddress: string;
+  };
+}
+
+export interface ContainerListOptions {
+  all?: boolean;
+  /** docker-style filters: id, name, status, label (k or k=v), ancestor */
+  filters?: Record<string, string[]>;
+}
+
+export interface LogOptions {
+  follow?: boolean;
+  /** Number of lines from the end; undefined = all. */
+  tail?: number;
+  /** Unix seconds (fractional allowed); only entries at or after. */
+  since?: number;
+  until?: number;
+  stdout?: boolean;
+  stderr?: boolean;
+}
+
+/** One line of a container's json-file log. */
+export interface LogEntry {
+  log: string;
+  stream: "stdout" | "stderr";
+  time: string;
+}
+
+export interface WaitResult {
+  StatusCode: number;
+  OOMKilled: boolean;
+}
+
+export interface ImageSummary {
+  Id: string;
+  RepoTags: string[];
+  RepoDigests: string[];
+  Created: number;
+  Size: number;
+}
+
+export interface ImageInspect {
+  Id: string;
+  RepoTags: string[];
+  RepoDigests: string[];
+  Created: string;
+  Architecture: string;
+  Os: string;
+  Variant?: string;
+  Size: number;
+  Config: Record<string, unknown>;
+  RootFS: { Type: "layers"; Layers: string[] };
+}
+
+export interface RemoveImageResult {
+  Untagged?: string;
+  Deleted?: string;
+}
+
+export interface SystemInfo {
+  ID: string;
+  Containers: number;
+  ContainersRunning: number;
+  ContainersPaused: number;
+  ContainersStopped: number;
+  Images: number;
+  Driver: string;
+  CgroupDriver: string;
+  CgroupVersion: string;
+  KernelVersion: string;
+  OperatingSystem: string;
+  OSType: string;
+  Architecture: string;
+  NCPU: number;
+  MemTotal: number;
+  DockerRootDir: string;
+  Name: string;
+  ServerVersion: string;
+}
+
+export interface VersionInfo {
+  Version: string;
+  ApiVersion: string;
+  Os: string;
+  Arch: string;
+  KernelVersion: string;
+  DenoVersion: string;
+}
+
+/** What the API needs from the engine. */
+export interface EngineApi {
+  createContainer(spec: ContainerCreateSpec): Promise<{ Id: string; Warnings: string[] }>;
+  startContainer(idOrName: string): Promise<void>;
+  /** SIGTERM (or the image's StopSignal), then SIGKILL after `timeout` seconds. */
+  stopContainer(idOrName: string, timeout?: number): Promise<void>;
+  killContainer(idOrName: string, signal?: string): Promise<void>;
+  restartContainer(idOrName: string, timeout?: number): Promise<void>;
+  /** Resolves when the container next exits (or at once if it is not running). */
+  waitContainer(idOrName: string): Promise<WaitResult>;
+  removeContainer(idOrName: string, opts?: { force?: boolean }): Promise<void>;
+  listContainers(opts?: ContainerListOptions): ContainerSummary[];
+  inspectContainer(idOrName: string): ContainerInspect;
+  /** Log entries; with `follow` the iterator ends when the container stops. */
+  containerLogs(idOrName: string, opts: LogOptions): AsyncIterable<LogEntry>;
+
+  listImages(): ImageSummary[];
+  /** Loads a docker-save archive or OCI layout (dir or tar) from a path or a byte stream. */
+  loadImages(source: string | ReadableStream<Uint8Array>): Promise<{ loaded: string[] }>;
+  removeImage(ref: string, opts?: { force?: boolean }): Promise<RemoveImageResult[]>;
+  tagImage(source: string, target: string): void;
+  inspectImage(ref: string): ImageInspect;
+
+  info(): SystemInfo;
+  version(): VersionInfo;
+}
