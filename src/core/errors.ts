@@ -16,11 +16,21 @@ export class PolisError extends Error {
   readonly code: ErrorCode;
   /** Failures met while undoing a partial operation, kept rather than swallowed. */
   readonly cleanupErrors: unknown[] = [];
+  /**
+   * Machine-readable extras for clients, e.g. `{ exitCode: 127 }` when a start failed
+   * because the executable is missing (the CLI exits with docker's 126/127 from it).
+   */
+  readonly details?: Record<string, unknown>;
 
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options?: { cause?: unknown; details?: Record<string, unknown> },
+  ) {
     super(message, options);
     this.name = "PolisError";
     this.code = code;
+    this.details = options?.details;
   }
 
   static notFound(message: string): PolisError {
