@@ -5,7 +5,7 @@
  */
 
 import { attachCleanupError, PolisError } from "../../core/mod.ts";
-import { childDirs, exists, killPid, readPids, rmdirRetry, rmdirSync, sleep } from "./cgfs.ts";
+import { type CgroupFiles, killPid, sleep } from "./cgfs.ts";
 import type { CgroupMode, Hierarchy } from "./layout.ts";
 import { assertNotOwnOrAncestor, type Resolved } from "./paths.ts";
 import type { CgroupLimits } from "./limits.ts";
@@ -58,7 +58,10 @@ export abstract class LeafCgroup implements Cgroup {
   /** Directories made by the create() call that returned this handle, in creation order. */
   readonly #created: string[];
 
-  constructor(path: string, placements: Placement[], created: string[] = []) {
+  protected readonly files: CgroupFiles;
+
+  constructor(files: CgroupFiles, path: string, placements: Placement[], created: string[] = []) {
+    this.files = files;
     this.path = path;
     this.placements = placements;
     this.#created = created;
@@ -70,7 +73,7 @@ export abstract class LeafCgroup implements Cgroup {
 
   pids(): number[] {
     const all = new Set<number>();
-    for (const p of this.placements) for (const pid of readPids(p.dir)) all.add(pid);
+    for (const p of this.placements) for (const pid of this.files.readPids(p.dir)) all.add(pid);
     return [...all].sort((a, b) => a - b);
   }
 
@@ -88,7 +91,7 @@ export abstract class LeafCgroup implements Cgroup {
     let first: unknown;
     for (const dir of [...this.#created].reverse()) {
       try {
-        rmdirSync(dir);
+        this.files.rmdir(dir);
       } catch (e) {
         first ??= e;
       }
@@ -97,10 +100,10 @@ export abstract class LeafCgroup implements Cgroup {
   }
 
   async destroy(): Promise<void> {
-    const present = this.placements.filter((p) => exists(p.dir));
+    const present = this.placements.filter((p) => this.files.exists(p.dir));
     if (present.length === 0) return;
     for (const p of present) {
-      const kids = childDirs(p.dir);
+      const kids = this.files.childDirs(p.dir);
       if (kids.length > 0) {
         throw PolisError.precondition(
           `cgroup ${p.dir} has child cgroups (${kids[0]}); it is not a container leaf Polis made`,
@@ -128,7 +131,7 @@ export abstract class LeafCgroup implements Cgroup {
     let err: unknown;
     for (const p of present) {
       try {
-        await rmdirRetry(p.dir);
+        await this.files.rmdirRetry(p.dir);
       } catch (e) {
         if (err === undefined) err = e;
         else attachCleanupError(err, e);
@@ -144,12 +147,16 @@ export function killEach(pids: number[]): void {
 }
 
 /** rmdir in each hierarchy, trying all before throwing the first failure. */
-export function removeEverywhere(all: { h: Hierarchy; r: Resolved }[], original: string): void {
+export function removeEverywhere(
+  files: CgroupFiles,
+  all: { h: Hierarchy; r: Resolved }[],
+  original: string,
+): void {
   for (const { h, r } of all) assertNotOwnOrAncestor(h, r, original);
   let err: PolisError | undefined;
   for (const { r } of all) {
     try {
-      rmdirSync(r.dir);
+      files.rmdir(r.dir);
     } catch (e) {
       const busy = (e as { code?: string }).code === "EBUSY";
       const pe = busy

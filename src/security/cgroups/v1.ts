@@ -6,7 +6,7 @@
  */
 
 import { attachCleanupError, PolisError } from "../../core/mod.ts";
-import { exists, mkdirChain, readIfExists, readNumber, sleep, writeControl } from "./cgfs.ts";
+import { CgroupFiles, sleep } from "./cgfs.ts";
 import {
   type Cgroup,
   type CgroupDriver,
@@ -52,7 +52,7 @@ class V1Cgroup extends LeafCgroup {
   oomKilled(): boolean {
     const p = this.placementWith("memory");
     if (!p) return false;
-    const text = readIfExists(`${p.dir}/memory.oom_control`);
+    const text = this.files.readIfExists(`${p.dir}/memory.oom_control`);
     // "oom_kill N" exists from Linux 4.13 on; older kernels cannot tell.
     return text !== null && (parseFlatKeyed(text).get("oom_kill") ?? 0) > 0;
   }
@@ -62,17 +62,17 @@ class V1Cgroup extends LeafCgroup {
     const acct = this.placementWith("cpuacct");
     const pids = this.placementWith("pids");
     const limit = (path: string) => {
-      const t = readIfExists(path);
+      const t = this.files.readIfExists(path);
       return t === null ? null : parseLimit(t);
     };
     return {
       memory: {
-        usage: mem ? readNumber(`${mem.dir}/memory.usage_in_bytes`) ?? 0 : 0,
+        usage: mem ? this.files.readNumber(`${mem.dir}/memory.usage_in_bytes`) ?? 0 : 0,
         limit: mem ? limit(`${mem.dir}/memory.limit_in_bytes`) : null,
       },
-      cpu: { usageNs: acct ? readNumber(`${acct.dir}/cpuacct.usage`) ?? 0 : 0 },
+      cpu: { usageNs: acct ? this.files.readNumber(`${acct.dir}/cpuacct.usage`) ?? 0 : 0 },
       pids: {
-        current: pids ? readNumber(`${pids.dir}/pids.current`) ?? 0 : 0,
+        current: pids ? this.files.readNumber(`${pids.dir}/pids.current`) ?? 0 : 0,
         limit: pids ? limit(`${pids.dir}/pids.max`) : null,
       },
     };
@@ -81,41 +81,44 @@ class V1Cgroup extends LeafCgroup {
   protected async killRound(pids: number[]): Promise<void> {
     const fr = this.placementWith("freezer");
     const state = fr ? `${fr.dir}/freezer.state` : null;
-    if (state === null || !exists(state)) {
+    if (state === null || !this.files.exists(state)) {
       killEach(pids);
       return;
     }
     // Frozen tasks cannot fork, so the list read while frozen is complete; SIGKILL is
     // delivered on thaw.
-    writeControl(fr!.dir, "freezer.state", "FROZEN");
+    this.files.writeControl(fr!.dir, "freezer.state", "FROZEN");
     for (let i = 0; i < 50; i++) {
-      if (readIfExists(state)?.trim() === "FROZEN") break;
+      if (this.files.readIfExists(state)?.trim() === "FROZEN") break;
       await sleep(10);
     }
     try {
       killEach(this.pids());
     } finally {
-      writeControl(fr!.dir, "freezer.state", "THAWED");
+      this.files.writeControl(fr!.dir, "freezer.state", "THAWED");
     }
   }
 }
 
 /** cpuset children start with empty cpus/mems (unless clone_children): copy the parent's. */
-function copyCpuset(dir: string): void {
+function copyCpuset(files: CgroupFiles, dir: string): void {
   const parent = dir.slice(0, dir.lastIndexOf("/"));
   for (const name of ["cpus", "mems"]) {
-    const file = exists(`${dir}/cpuset.${name}`) ? `cpuset.${name}` : name; // "noprefix" mounts
-    const own = readIfExists(`${dir}/${file}`);
+    const file = files.exists(`${dir}/cpuset.${name}`) ? `cpuset.${name}` : name; // "noprefix" mounts
+    const own = files.readIfExists(`${dir}/${file}`);
     if (own === null || own.trim() !== "") continue;
-    const from = readIfExists(`${parent}/${file}`)?.trim() ?? "";
+    const from = files.readIfExists(`${parent}/${file}`)?.trim() ?? "";
     if (from === "") {
       throw PolisError.precondition(`cannot populate ${dir}/${file}: ${parent} has none`);
     }
-    writeControl(dir, file, from);
+    files.writeControl(dir, file, from);
   }
 }
 
-export function createV1Driver(layout: CgroupLayout): CgroupDriver {
+export function createV1Driver(
+  layout: CgroupLayout,
+  files: CgroupFiles = new CgroupFiles(),
+): CgroupDriver {
   const hierarchies = usedHierarchies(layout);
 
   function resolveAll(cgroupsPath: string): { h: Hierarchy; r: Resolved }[] {
@@ -140,21 +143,23 @@ export function createV1Driver(layout: CgroupLayout): CgroupDriver {
         }
       }
       for (const { r } of all) {
-        if (exists(r.dir)) throw PolisError.conflict(`cgroup ${r.dir} already exists`);
+        if (files.exists(r.dir)) throw PolisError.conflict(`cgroup ${r.dir} already exists`);
       }
       const created: string[] = [];
       const placements: Placement[] = all.map(({ h, r }) => ({ hierarchy: h, dir: r.dir }));
-      const cg = new V1Cgroup(all[0].r.cgroupPath, placements, created);
+      const cg = new V1Cgroup(files, all[0].r.cgroupPath, placements, created);
       try {
         for (const { h, r } of all) {
           const before = created.length;
-          mkdirChain(r.chain, created);
-          if (h.controllers.includes("cpuset")) created.slice(before).forEach(copyCpuset);
+          files.mkdirChain(r.chain, created);
+          if (h.controllers.includes("cpuset")) {
+            created.slice(before).forEach((d) => copyCpuset(files, d));
+          }
         }
         // A fresh cgroup's memsw limit is unlimited, hence null.
         for (const w of v1LimitWrites(limits, null)) {
           const p = placements.find((p) => p.hierarchy.controllers.includes(w.controller))!;
-          writeControl(p.dir, w.file, w.value, w.optional);
+          files.writeControl(p.dir, w.file, w.value, w.optional);
         }
       } catch (e) {
         try {
@@ -172,16 +177,16 @@ export function createV1Driver(layout: CgroupLayout): CgroupDriver {
       const placements: Placement[] = [];
       for (const { h, r } of all) {
         assertNotOwnOrAncestor(h, r, cgroupsPath);
-        if (exists(r.dir)) placements.push({ hierarchy: h, dir: r.dir });
+        if (files.exists(r.dir)) placements.push({ hierarchy: h, dir: r.dir });
       }
       if (placements.length === 0) {
         throw PolisError.notFound(`cgroup ${JSON.stringify(cgroupsPath)} exists in no hierarchy`);
       }
-      return new V1Cgroup(all[0].r.cgroupPath, placements);
+      return new V1Cgroup(files, all[0].r.cgroupPath, placements);
     },
 
     removeParent(cgroupsPath: string): void {
-      removeEverywhere(resolveAll(cgroupsPath), cgroupsPath);
+      removeEverywhere(files, resolveAll(cgroupsPath), cgroupsPath);
     },
   };
 }

@@ -6,7 +6,7 @@
  */
 
 import { attachCleanupError, PolisError } from "../../core/mod.ts";
-import { exists, mkdirChain, readIfExists, readNumber, writeControl } from "./cgfs.ts";
+import { CgroupFiles } from "./cgfs.ts";
 import {
   type Cgroup,
   type CgroupDriver,
@@ -39,28 +39,32 @@ class V2Cgroup extends LeafCgroup {
   }
 
   oomKilled(): boolean {
-    const text = readIfExists(`${this.dir}/memory.events`);
+    const text = this.files.readIfExists(`${this.dir}/memory.events`);
     return text !== null && (parseFlatKeyed(text).get("oom_kill") ?? 0) > 0;
   }
 
   stats(): CgroupStats {
     const d = this.dir;
     const limit = (f: string) => {
-      const t = readIfExists(`${d}/${f}`);
+      const t = this.files.readIfExists(`${d}/${f}`);
       return t === null ? null : parseLimit(t);
     };
-    const cpu = readIfExists(`${d}/cpu.stat`);
+    const cpu = this.files.readIfExists(`${d}/cpu.stat`);
     return {
-      memory: { usage: readNumber(`${d}/memory.current`) ?? 0, limit: limit("memory.max") },
+      memory: {
+        usage: this.files.readNumber(`${d}/memory.current`) ?? 0,
+        limit: limit("memory.max"),
+      },
       cpu: { usageNs: (cpu === null ? 0 : parseFlatKeyed(cpu).get("usage_usec") ?? 0) * 1000 },
-      pids: { current: readNumber(`${d}/pids.current`) ?? 0, limit: limit("pids.max") },
+      pids: { current: this.files.readNumber(`${d}/pids.current`) ?? 0, limit: limit("pids.max") },
     };
   }
 
   protected killRound(pids: number[]): Promise<void> {
     // cgroup.kill (Linux 5.14) kills atomically, forks included.
-    if (exists(`${this.dir}/cgroup.kill`)) writeControl(this.dir, "cgroup.kill", "1");
-    else killEach(pids);
+    if (this.files.exists(`${this.dir}/cgroup.kill`)) {
+      this.files.writeControl(this.dir, "cgroup.kill", "1");
+    } else killEach(pids);
     return Promise.resolve();
   }
 }
@@ -69,20 +73,20 @@ class V2Cgroup extends LeafCgroup {
  * The first directory of `r.chain` that exists is not ours to change; its children get only the
  * controllers in its cgroup.subtree_control. Returns that directory.
  */
-function deepestExisting(r: Resolved): string {
+function deepestExisting(files: CgroupFiles, r: Resolved): string {
   let parent = r.base;
   for (const dir of r.chain) {
-    if (!exists(dir)) break;
+    if (!files.exists(dir)) break;
     parent = dir;
   }
   return parent;
 }
 
-function checkDelegated(parent: string, needed: string[]): void {
-  const enabled = words(readIfExists(`${parent}/cgroup.subtree_control`));
+function checkDelegated(files: CgroupFiles, parent: string, needed: string[]): void {
+  const enabled = words(files.readIfExists(`${parent}/cgroup.subtree_control`));
   for (const c of needed) {
     if (enabled.includes(c)) continue;
-    const available = words(readIfExists(`${parent}/cgroup.controllers`));
+    const available = words(files.readIfExists(`${parent}/cgroup.controllers`));
     const why = available.includes(c)
       ? `it is in ${parent}/cgroup.controllers but not enabled in its cgroup.subtree_control`
       : `${parent}/cgroup.controllers has only "${available.join(" ")}"`;
@@ -93,7 +97,10 @@ function checkDelegated(parent: string, needed: string[]): void {
   }
 }
 
-export function createV2Driver(unified: Hierarchy | null): CgroupDriver {
+export function createV2Driver(
+  unified: Hierarchy | null,
+  files: CgroupFiles = new CgroupFiles(),
+): CgroupDriver {
   function resolve(cgroupsPath: string): Resolved {
     const parsed = parseCgroupsPath(cgroupsPath);
     if (unified === null) throw PolisError.precondition("no cgroup2 hierarchy is mounted");
@@ -112,22 +119,24 @@ export function createV2Driver(unified: Hierarchy | null): CgroupDriver {
         );
       }
       const r = resolve(cgroupsPath);
-      if (exists(r.dir)) throw PolisError.conflict(`cgroup ${r.dir} already exists`);
-      checkDelegated(deepestExisting(r), v2ControllersFor(limits));
+      if (files.exists(r.dir)) throw PolisError.conflict(`cgroup ${r.dir} already exists`);
+      checkDelegated(files, deepestExisting(files, r), v2ControllersFor(limits));
       const created: string[] = [];
-      const cg = new V2Cgroup(r.cgroupPath, [{ hierarchy: unified!, dir: r.dir }], created);
+      const cg = new V2Cgroup(files, r.cgroupPath, [{ hierarchy: unified!, dir: r.dir }], created);
       try {
-        mkdirChain(r.chain, created);
+        files.mkdirChain(r.chain, created);
         // Intermediate directories we made pass controllers down; the leaf holds processes and
         // must keep an empty subtree_control ("no internal processes").
         for (const dir of created) {
           if (dir === r.dir) continue;
-          const available = words(readIfExists(`${dir}/cgroup.controllers`));
+          const available = words(files.readIfExists(`${dir}/cgroup.controllers`));
           for (const c of V2_DELEGATED_CONTROLLERS) {
-            if (available.includes(c)) writeControl(dir, "cgroup.subtree_control", `+${c}`);
+            if (available.includes(c)) files.writeControl(dir, "cgroup.subtree_control", `+${c}`);
           }
         }
-        for (const w of v2LimitWrites(limits)) writeControl(r.dir, w.file, w.value, w.optional);
+        for (const w of v2LimitWrites(limits)) {
+          files.writeControl(r.dir, w.file, w.value, w.optional);
+        }
       } catch (e) {
         try {
           cg.discardSync();
@@ -142,14 +151,14 @@ export function createV2Driver(unified: Hierarchy | null): CgroupDriver {
     open(cgroupsPath: string): Cgroup {
       const r = resolve(cgroupsPath);
       assertNotOwnOrAncestor(unified!, r, cgroupsPath);
-      if (!exists(r.dir)) {
+      if (!files.exists(r.dir)) {
         throw PolisError.notFound(`cgroup ${JSON.stringify(cgroupsPath)} (${r.dir}) not found`);
       }
-      return new V2Cgroup(r.cgroupPath, [{ hierarchy: unified!, dir: r.dir }]);
+      return new V2Cgroup(files, r.cgroupPath, [{ hierarchy: unified!, dir: r.dir }]);
     },
 
     removeParent(cgroupsPath: string): void {
-      removeEverywhere([{ h: unified!, r: resolve(cgroupsPath) }], cgroupsPath);
+      removeEverywhere(files, [{ h: unified!, r: resolve(cgroupsPath) }], cgroupsPath);
     },
   };
 }
