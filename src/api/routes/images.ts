@@ -1,0 +1,111 @@
+/**
+ * Image routes: list, load (an uploaded archive or a server-side path), remove, tag,
+ * inspect. References travel URL-encoded in the path.
+ * @module
+ */
+
+import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
+import type { EngineApi } from "../../engine/types.ts";
+import { PolisError } from "../../core/mod.ts";
+import {
+  ForceQuery,
+  ImageInspectSchema,
+  ImageSummarySchema,
+  LoadBody,
+  LoadResponse,
+  RefParam,
+  RemoveImageResponse,
+  TagBody,
+} from "../schemas.ts";
+import { errors, json } from "./common.ts";
+
+const tags = ["images"];
+const Archive = z.string().openapi({ format: "binary" });
+
+const list = createRoute({
+  method: "get",
+  path: "/v1/images",
+  tags,
+  summary: "List images",
+  responses: { 200: json(z.array(ImageSummarySchema), "Images"), ...errors() },
+});
+
+const load = createRoute({
+  method: "post",
+  path: "/v1/images/load",
+  tags,
+  summary: "Load images from a docker-save archive or OCI layout",
+  description: "Send the archive itself as the body (application/x-tar or " +
+    "application/octet-stream), or JSON naming a file or directory on the daemon's host.",
+  request: {
+    body: {
+      content: {
+        "application/json": { schema: LoadBody },
+        "application/x-tar": { schema: Archive },
+        "application/octet-stream": { schema: Archive },
+      },
+    },
+  },
+  responses: { 200: json(LoadResponse, "The references loaded"), ...errors(400, 409) },
+});
+
+const remove = createRoute({
+  method: "delete",
+  path: "/v1/images/{ref}",
+  tags,
+  summary: "Untag an image, and delete it when no tag is left",
+  request: { params: RefParam, query: ForceQuery },
+  responses: {
+    200: json(RemoveImageResponse, "What was untagged and deleted"),
+    ...errors(404, 409),
+  },
+});
+
+const tag = createRoute({
+  method: "post",
+  path: "/v1/images/{ref}/tag",
+  tags,
+  summary: "Add a reference to an image",
+  request: {
+    params: RefParam,
+    body: { required: true, content: { "application/json": { schema: TagBody } } },
+  },
+  responses: { 201: { description: "Tagged" }, ...errors(400, 404) },
+});
+
+const inspect = createRoute({
+  method: "get",
+  path: "/v1/images/{ref}",
+  tags,
+  summary: "Inspect an image",
+  request: { params: RefParam },
+  responses: { 200: json(ImageInspectSchema, "The image"), ...errors(404) },
+});
+
+export function imageRoutes(app: OpenAPIHono, engine: EngineApi): void {
+  app.openapi(list, (c) => c.json(engine.listImages(), 200));
+
+  app.openapi(load, async (c) => {
+    const type = c.req.header("content-type") ?? "";
+    if (/^application\/json\b/i.test(type)) {
+      // Validated against LoadBody: the other media types carry no JSON.
+      const { path } = c.req.valid("json") as z.output<typeof LoadBody>;
+      return c.json(await engine.loadImages(path), 200);
+    }
+    const body = c.req.raw.body;
+    if (!body) throw PolisError.invalid("invalid request: body: the image archive is empty");
+    return c.json(await engine.loadImages(body), 200);
+  });
+
+  app.openapi(remove, async (c) => {
+    const { ref } = c.req.valid("param");
+    return c.json(await engine.removeImage(ref, { force: c.req.valid("query").force }), 200);
+  });
+
+  app.openapi(tag, (c) => {
+    engine.tagImage(c.req.valid("param").ref, c.req.valid("json").target);
+    return c.body(null, 201);
+  });
+
+  app.openapi(inspect, (c) => c.json(engine.inspectImage(c.req.valid("param").ref), 200));
+}
