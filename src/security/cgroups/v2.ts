@@ -124,11 +124,13 @@ export function createV2Driver(
       const created: string[] = [];
       const cg = new V2Cgroup(files, r.cgroupPath, [{ hierarchy: unified!, dir: r.dir }], created);
       try {
-        files.mkdirChain(r.chain, created);
-        // Intermediate directories we made pass controllers down; the leaf holds processes and
-        // must keep an empty subtree_control ("no internal processes").
-        for (const dir of created) {
-          if (dir === r.dir) continue;
+        // Walk down: each intermediate directory we make passes controllers to its child before
+        // the child exists. The leaf holds processes, so its subtree_control stays empty
+        // ("no internal processes").
+        for (const dir of r.chain) {
+          const before = created.length;
+          files.mkdirChain([dir], created);
+          if (dir === r.dir || created.length === before) continue;
           const available = words(files.readIfExists(`${dir}/cgroup.controllers`));
           for (const c of V2_DELEGATED_CONTROLLERS) {
             if (available.includes(c)) files.writeControl(dir, "cgroup.subtree_control", `+${c}`);
