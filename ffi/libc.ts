@@ -1,0 +1,70 @@
+/**
+ * The single `Deno.dlopen` of libc, opened on first use. No symbol is
+ * `nonblocking`: those run on a pool thread whose namespaces, root and
+ * credentials are not the caller's (DESIGN.md), and errno must be read on the
+ * thread that made the call.
+ * @module
+ */
+
+const SYMBOLS = {
+  __errno_location: { parameters: [], result: "pointer" },
+  unshare: { parameters: ["i32"], result: "i32" },
+  setns: { parameters: ["i32", "i32"], result: "i32" },
+  mount: { parameters: ["buffer", "buffer", "buffer", "u64", "buffer"], result: "i32" },
+  umount2: { parameters: ["buffer", "i32"], result: "i32" },
+  sethostname: { parameters: ["buffer", "usize"], result: "i32" },
+  prctl: { parameters: ["i32", "u64", "u64", "u64", "u64"], result: "i32" },
+  chdir: { parameters: ["buffer"], result: "i32" },
+  fchdir: { parameters: ["i32"], result: "i32" },
+  chroot: { parameters: ["buffer"], result: "i32" },
+  open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
+  openat: { parameters: ["i32", "buffer", "i32", "u32"], result: "i32" },
+  close: { parameters: ["i32"], result: "i32" },
+  dup2: { parameters: ["i32", "i32"], result: "i32" },
+  dup3: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  pipe2: { parameters: ["buffer", "i32"], result: "i32" },
+  read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  kill: { parameters: ["i32", "i32"], result: "i32" },
+  syscall: {
+    parameters: ["i64", "i64", "i64", "i64", "i64", "i64", "i64"],
+    result: "i64",
+  },
+  waitid: { parameters: ["i32", "u32", "buffer", "i32"], result: "i32" },
+  waitpid: { parameters: ["i32", "buffer", "i32"], result: "i32" },
+  execve: { parameters: ["buffer", "buffer", "buffer"], result: "i32" },
+  getpid: { parameters: [], result: "i32" },
+  gettid: { parameters: [], result: "i32" },
+  setresuid: { parameters: ["u32", "u32", "u32"], result: "i32" },
+  setresgid: { parameters: ["u32", "u32", "u32"], result: "i32" },
+  setgroups: { parameters: ["usize", "buffer"], result: "i32" },
+  mkfifo: { parameters: ["buffer", "u32"], result: "i32" },
+  symlink: { parameters: ["buffer", "buffer"], result: "i32" },
+  fchown: { parameters: ["i32", "u32", "u32"], result: "i32" },
+  umask: { parameters: ["u32"], result: "u32" },
+  prlimit: { parameters: ["i32", "i32", "buffer", "buffer"], result: "i32" },
+  poll: { parameters: ["buffer", "u64", "i32"], result: "i32" },
+  fcntl: { parameters: ["i32", "i32", "i64"], result: "i32" },
+  setxattr: { parameters: ["buffer", "buffer", "buffer", "usize", "i32"], result: "i32" },
+  lsetxattr: { parameters: ["buffer", "buffer", "buffer", "usize", "i32"], result: "i32" },
+  ioctl: { parameters: ["i32", "u64", "pointer"], result: "i32" },
+  signal: { parameters: ["i32", "pointer"], result: "pointer" },
+  sigprocmask: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
+  statvfs: { parameters: ["buffer", "buffer"], result: "i32" },
+} as const;
+
+export type LibcSymbols = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
+
+let lib: Deno.DynamicLibrary<typeof SYMBOLS> | undefined;
+
+/** libc's symbols; opens libc.so.6 on first call. */
+export function libc(): LibcSymbols {
+  lib ??= Deno.dlopen("libc.so.6", SYMBOLS);
+  return lib.symbols;
+}
+
+/** The calling thread's errno. Call immediately after the failing call. */
+export function errno(): number {
+  const p = libc().__errno_location();
+  return p === null ? 0 : new Deno.UnsafePointerView(p).getInt32();
+}

@@ -1,0 +1,22 @@
+/**
+ * libc through Deno FFI: typed syscall wrappers that throw `ErrnoError`, constants and struct
+ * layouts for x86_64 and aarch64, and the `Syscalls` seam the runtime codes against.
+ *
+ * ```ts
+ * import { mount, MS_BIND, ErrnoError } from "./ffi/mod.ts";
+ * try { mount("/src", "/dst", null, MS_BIND); } catch (e) { if (e instanceof ErrnoError) ... }
+ * ```
+ * @module
+ */
+export * from "./errno.ts";
+export * from "./arch.ts";
+export { errno, libc } from "./libc.ts";
+export { cstr, cstrArray } from "./cstr.ts";
+export * from "./ns.ts";
+export * from "./mount.ts";
+export * from "./fs.ts";
+export * from "./proc.ts";
+export * from "./creds.ts";
+export * from "./caps.ts";
+export * from "./signals.ts";
+export * from "./syscalls.ts";
