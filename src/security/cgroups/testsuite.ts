@@ -187,6 +187,27 @@ export function registerCgroupDriverTests(
     for (const d of leafDirs(cg)) ok(!exists(d), d);
   });
 
+  test("destroy empties a cgroup whose process is still forking", async (s) => {
+    const cg = s.driver.create(s.path("c1"), {});
+    const script = 'for f in "$@"; do echo 0 > "$f" || exit 3; done; ' +
+      "for i in $(seq 300); do sleep 30 & done; wait";
+    const child = new Deno.Command("/bin/busybox", {
+      args: ["sh", "-c", script, "sh", ...cg.procsFiles()],
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    try {
+      await waitFor(() => cg.pids().length >= 20, "the shell to start forking");
+      await cg.destroy();
+    } finally {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* already dead */ }
+      await child.status;
+    }
+    for (const d of leafDirs(cg)) ok(!exists(d), d);
+  });
+
   test("open finds a cgroup by path after its creator is gone, and destroys it", async (s) => {
     const made = s.driver.create(s.path("c1"), {});
     const opened = s.driver.open(s.path("c1"));

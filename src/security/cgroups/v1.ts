@@ -80,22 +80,28 @@ class V1Cgroup extends LeafCgroup {
 
   protected async killRound(pids: number[]): Promise<void> {
     const fr = this.placementWith("freezer");
-    const state = fr ? `${fr.dir}/freezer.state` : null;
-    if (state === null || !this.files.exists(state)) {
+    if (!fr || !this.files.exists(`${fr.dir}/freezer.state`)) {
       killEach(pids);
       return;
     }
     // Frozen tasks cannot fork, so the list read while frozen is complete; SIGKILL is
-    // delivered on thaw.
-    this.files.writeControl(fr!.dir, "freezer.state", "FROZEN");
-    for (let i = 0; i < 50; i++) {
-      if (this.files.readIfExists(state)?.trim() === "FROZEN") break;
-      await sleep(10);
-    }
+    // delivered on thaw. A freezer that cannot freeze (a task stuck in the kernel) only costs
+    // the guarantee: the caller's loop kills again until the cgroup is empty.
     try {
+      this.files.writeControl(fr.dir, "freezer.state", "FROZEN");
+      for (let i = 0; i < 50; i++) {
+        if (this.files.readIfExists(`${fr.dir}/freezer.state`)?.trim() === "FROZEN") break;
+        await sleep(10);
+      }
       killEach(this.pids());
+    } catch {
+      killEach(pids);
     } finally {
-      this.files.writeControl(fr!.dir, "freezer.state", "THAWED");
+      try {
+        this.files.writeControl(fr.dir, "freezer.state", "THAWED");
+      } catch {
+        // Gone already (the cgroup emptied and was removed) or never frozen.
+      }
     }
   }
 }
