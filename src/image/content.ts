@@ -1,0 +1,248 @@
+/**
+ * The content-addressed blob store: `<root>/blobs/sha256/<hex>`. Split into
+ * roles, containerd-style, so a caller asks for the narrowest one: the
+ * registry client needs only `BlobIngester`, rootfs code only `BlobReader`.
+ * Every blob is hashed while it streams to a temp file; only a verified,
+ * fsync'ed file is renamed under its digest, so a crash never leaves a blob
+ * whose content does not match its name.
+ *
+ * @example
+ * ```ts
+ * const store = new BlobStore("/var/lib/polis");
+ * const { digest } = await store.ingest(stream, { expected: "sha256:…" });
+ * const bytes = await store.open(digest);
+ * ```
+ * @module
+ */
+
+import { createHash, type Hash } from "node:crypto";
+import { PolisError } from "../core/errors.ts";
+import { fsyncDirSync, removeIfExistsSync } from "../core/fs.ts";
+
+export interface BlobInfo {
+  digest: string;
+  size: number;
+}
+
+export interface IngestOptions {
+  /** The digest the content must have; ingest fails (storing nothing) when it differs. */
+  expected?: string;
+  /** The size the content must have, when known (a manifest descriptor's size). */
+  size?: number;
+  /** What the blob is, for error messages ("layer", "config"). */
+  label?: string;
+}
+
+export interface IngestResult extends BlobInfo {
+  /** False when the store already held this blob. */
+  created: boolean;
+}
+
+/** Reads blobs that are in the store. */
+export interface BlobReader {
+  has(digest: string): boolean;
+  stat(digest: string): BlobInfo | undefined;
+  /** A stream of the blob's bytes; throws not_found when absent. */
+  open(digest: string): Promise<ReadableStream<Uint8Array>>;
+  /** The whole blob, for small JSON blobs (configs, manifests). */
+  readBytes(digest: string): Uint8Array;
+}
+
+/** Adds blobs, verifying their digest while they stream. */
+export interface BlobIngester {
+  ingest(content: ReadableStream<Uint8Array>, opts?: IngestOptions): Promise<IngestResult>;
+}
+
+/** Lists what the store holds. */
+export interface BlobLister {
+  list(): BlobInfo[];
+}
+
+const SHA256 = /^sha256:([a-f0-9]{64})$/;
+
+/** The hex part of a sha256 digest; invalid_argument for anything else. */
+export function digestHex(digest: string): string {
+  const m = SHA256.exec(digest);
+  if (!m) throw PolisError.invalid(`unsupported or malformed digest "${digest}"`);
+  return m[1];
+}
+
+export function isDigest(s: string): boolean {
+  return SHA256.test(s);
+}
+
+export function sha256Hex(data: Uint8Array | string): string {
+  return createHash("sha256").update(data).digest("hex");
+}
+
+/** Feeds a stream through a hash (and an optional sink), returning digest and size. */
+export async function hashStream(
+  content: ReadableStream<Uint8Array>,
+  sink?: (chunk: Uint8Array) => Promise<void>,
+): Promise<BlobInfo> {
+  const hash: Hash = createHash("sha256");
+  let size = 0;
+  for await (const chunk of content) {
+    hash.update(chunk);
+    size += chunk.byteLength;
+    if (sink) await sink(chunk);
+  }
+  return { digest: `sha256:${hash.digest("hex")}`, size };
+}
+
+function randomSuffix(): string {
+  return crypto.randomUUID().slice(0, 8);
+}
+
+export class BlobStore implements BlobReader, BlobIngester, BlobLister {
+  readonly dir: string;
+  readonly tmpDir: string;
+
+  /** `root` is the engine root; blobs go to `<root>/blobs/sha256`, temp files to `<root>/tmp`. */
+  constructor(root: string) {
+    this.dir = `${root}/blobs/sha256`;
+    this.tmpDir = `${root}/tmp`;
+    Deno.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    Deno.mkdirSync(this.tmpDir, { recursive: true, mode: 0o700 });
+  }
+
+  path(digest: string): string {
+    return `${this.dir}/${digestHex(digest)}`;
+  }
+
+  has(digest: string): boolean {
+    return this.stat(digest) !== undefined;
+  }
+
+  stat(digest: string): BlobInfo | undefined {
+    try {
+      const info = Deno.statSync(this.path(digest));
+      return info.isFile ? { digest, size: info.size } : undefined;
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) return undefined;
+      throw e;
+    }
+  }
+
+  async open(digest: string): Promise<ReadableStream<Uint8Array>> {
+    try {
+      const f = await Deno.open(this.path(digest), { read: true });
+      return f.readable;
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) throw PolisError.notFound(`blob ${digest} not found`);
+      throw e;
+    }
+  }
+
+  readBytes(digest: string): Uint8Array {
+    try {
+      return Deno.readFileSync(this.path(digest));
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) throw PolisError.notFound(`blob ${digest} not found`);
+      throw e;
+    }
+  }
+
+  list(): BlobInfo[] {
+    const out: BlobInfo[] = [];
+    for (const e of Deno.readDirSync(this.dir)) {
+      if (!e.isFile || !/^[a-f0-9]{64}$/.test(e.name)) continue;
+      const digest = `sha256:${e.name}`;
+      const info = this.stat(digest);
+      if (info) out.push(info);
+    }
+    return out;
+  }
+
+  async ingest(
+    content: ReadableStream<Uint8Array>,
+    opts: IngestOptions = {},
+  ): Promise<IngestResult> {
+    if (opts.expected !== undefined) digestHex(opts.expected);
+    const tmp = `${this.tmpDir}/ingest-${randomSuffix()}`;
+    const file = await Deno.open(tmp, { write: true, createNew: true, mode: 0o600 });
+    let info: BlobInfo;
+    try {
+      try {
+        info = await hashStream(content, async (chunk) => {
+          let off = 0;
+          while (off < chunk.byteLength) off += await file.write(chunk.subarray(off));
+        });
+        await file.sync();
+      } finally {
+        file.close();
+      }
+      checkBlob(info, opts);
+      const dest = this.path(info.digest);
+      if (this.has(info.digest)) {
+        Deno.removeSync(tmp);
+        return { ...info, created: false };
+      }
+      Deno.chmodSync(tmp, 0o444);
+      Deno.renameSync(tmp, dest);
+      fsyncDirSync(this.dir);
+      return { ...info, created: true };
+    } catch (e) {
+      removeIfExistsSync(tmp);
+      throw e;
+    }
+  }
+
+  /**
+   * Ingests a file that already sits in this store's temp dir (an extracted
+   * archive): hashed in a streaming read, then renamed into place rather than
+   * copied. The file is consumed either way.
+   */
+  async ingestTempFile(path: string, opts: IngestOptions = {}): Promise<IngestResult> {
+    if (!path.startsWith(`${this.tmpDir}/`)) {
+      throw PolisError.internal(`ingestTempFile: ${path} is not under ${this.tmpDir}`);
+    }
+    try {
+      if (opts.expected !== undefined) digestHex(opts.expected);
+      const file = await Deno.open(path, { read: true, write: true });
+      let info: BlobInfo;
+      try {
+        // The extractor did not fsync; the rename below must not outrun the data.
+        await file.sync();
+        info = await hashStream(file.readable);
+      } finally {
+        try {
+          file.close();
+        } catch {
+          // readable already closed the file
+        }
+      }
+      checkBlob(info, opts);
+      if (this.has(info.digest)) {
+        Deno.removeSync(path);
+        return { ...info, created: false };
+      }
+      Deno.chmodSync(path, 0o444);
+      Deno.renameSync(path, this.path(info.digest));
+      fsyncDirSync(this.dir);
+      return { ...info, created: true };
+    } catch (e) {
+      removeIfExistsSync(path);
+      throw e;
+    }
+  }
+
+  /** Removes a blob; absent blobs are fine (removal is idempotent for GC). */
+  delete(digest: string): void {
+    removeIfExistsSync(this.path(digest));
+  }
+}
+
+function checkBlob(info: BlobInfo, opts: IngestOptions): void {
+  const what = opts.label ? `${opts.label} ` : "blob ";
+  if (opts.expected !== undefined && info.digest !== opts.expected) {
+    throw PolisError.invalid(
+      `${what}${opts.expected}: content does not match its digest (got ${info.digest})`,
+    );
+  }
+  if (opts.size !== undefined && info.size !== opts.size) {
+    throw PolisError.invalid(
+      `${what}${info.digest}: size ${info.size} differs from the expected ${opts.size}`,
+    );
+  }
+}
