@@ -199,7 +199,7 @@ export class BlobStore implements BlobReader, BlobIngester, BlobLister {
     }
     try {
       if (opts.expected !== undefined) digestHex(opts.expected);
-      const file = await Deno.open(path, { read: true, write: true });
+      const file = await Deno.open(path, { read: true });
       let info: BlobInfo;
       try {
         // The extractor did not fsync; the rename below must not outrun the data.

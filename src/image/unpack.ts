@@ -39,6 +39,8 @@ export interface UnpackOptions {
   privileged: boolean;
   /** Names the layer in errors, e.g. "layer sha256:…". */
   label: string;
+  /** What the tar is, in "escapes the …" errors (default "layer"). */
+  noun?: string;
   /** When given, the uncompressed content must hash to this (the config's diff id). */
   expectedDiffId?: string;
   /** Flushes the filesystem holding a dir (syncfs) before the final rename. */
@@ -109,18 +111,16 @@ export async function unpackLayerAtomically(
 }
 
 /** Splits an entry name into clean components; throws when it would leave the layer. */
-export function cleanEntryPath(name: string, label: string, entry = name): string {
+export function cleanEntryPath(name: string, label: string, entry = name, noun = "layer"): string {
   if (name.includes("\0")) {
     throw PolisError.invalid(`${label}: entry ${JSON.stringify(entry)} has a NUL in its name`);
   }
-  if (name.startsWith("/")) throw escapes(label, entry);
+  const escapes = () =>
+    PolisError.invalid(`${label}: entry ${JSON.stringify(entry)} escapes the ${noun}`);
+  if (name.startsWith("/")) throw escapes();
   const parts = name.split("/").filter((c) => c !== "" && c !== ".");
-  if (parts.includes("..")) throw escapes(label, entry);
+  if (parts.includes("..")) throw escapes();
   return parts.join("/");
-}
-
-function escapes(label: string, entry: string): PolisError {
-  return PolisError.invalid(`${label}: entry ${JSON.stringify(entry)} escapes the layer`);
 }
 
 class LayerWriter {
@@ -133,7 +133,11 @@ class LayerWriter {
   private readonly knownDirs = new Set<string>([""]);
   private rootMeta: TarHeader | undefined;
 
-  constructor(private readonly dest: string, private readonly opts: UnpackOptions) {}
+  private readonly noun: string;
+
+  constructor(private readonly dest: string, private readonly opts: UnpackOptions) {
+    this.noun = opts.noun ?? "layer";
+  }
 
   private abs(rel: string): string {
     return rel === "" ? this.dest : `${this.dest}/${rel}`;
@@ -144,7 +148,7 @@ class LayerWriter {
   }
 
   async entry(header: TarHeader, body: AsyncIterable<Uint8Array>): Promise<void> {
-    const rel = cleanEntryPath(header.name, this.opts.label);
+    const rel = cleanEntryPath(header.name, this.opts.label, header.name, this.noun);
     if (rel === "") {
       if (header.type === "directory") this.rootMeta = header;
       return;
@@ -238,7 +242,7 @@ class LayerWriter {
       if (!info) {
         Deno.mkdirSync(abs, { mode: 0o755 });
       } else if (info.isSymlink) {
-        throw this.fail(entry, `goes through the symlink "${sub}": refusing the layer`);
+        throw this.fail(entry, `goes through the symlink "${sub}": refusing the ${this.noun}`);
       } else if (!info.isDirectory) {
         if (!this.whiteouts.has(sub)) {
           throw this.fail(entry, `has "${sub}" as a parent, which is not a directory`);
@@ -350,7 +354,7 @@ class LayerWriter {
 
   private hardlink(rel: string, header: TarHeader): void {
     const entry = header.name;
-    const target = cleanEntryPath(header.linkname ?? "", this.opts.label, entry);
+    const target = cleanEntryPath(header.linkname ?? "", this.opts.label, entry, this.noun);
     if (target === "") throw this.fail(entry, "is a hard link with no target");
     if (target === rel) return;
     const tparts = target.split("/");
@@ -363,7 +367,7 @@ class LayerWriter {
         // reported below as missing
       }
       if (!info?.isDirectory) {
-        throw this.fail(entry, `is a hard link to "${target}", which is not in the layer`);
+        throw this.fail(entry, `is a hard link to "${target}", which is not in the ${this.noun}`);
       }
     }
     let tinfo: Deno.FileInfo | undefined;
@@ -372,7 +376,9 @@ class LayerWriter {
     } catch {
       // reported below
     }
-    if (!tinfo) throw this.fail(entry, `is a hard link to "${target}", which is not in the layer`);
+    if (!tinfo) {
+      throw this.fail(entry, `is a hard link to "${target}", which is not in the ${this.noun}`);
+    }
     if (tinfo.isDirectory) throw this.fail(entry, `is a hard link to the directory "${target}"`);
     this.clear(rel);
     Deno.linkSync(this.abs(target), this.abs(rel));

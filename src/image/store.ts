@@ -1,0 +1,826 @@
+/**
+ * Local images: `load` of docker-save archives and OCI layouts, names (tags),
+ * removal with docker's rmi rules, and rootfs descriptions for containers.
+ *
+ * On disk under `root`: blobs in `blobs/sha256/<hex>`, unpacked layers in
+ * `layers/<chain-id hex>/` (with short symlinks `layers/l/<short>` that keep
+ * overlay mount options under a page), temp work in `tmp/`, container rootfs
+ * dirs in `containers/<id>/`. Rows in the engine's SQLite database say what
+ * exists; files are written before the transaction that makes them visible
+ * and deleted after the one that hides them, and whatever a crash strands in
+ * between is swept when the store opens.
+ *
+ * @example
+ * ```ts
+ * const images = new ImageStore({ root: "/var/lib/polis", db });
+ * await images.load("/tmp/busybox.tar");
+ * const rootfs = images.prepareRootfs(images.get("busybox").id, containerId);
+ * ```
+ * @module
+ */
+
+import type { DatabaseSync } from "node:sqlite";
+import { PolisError } from "../core/errors.ts";
+import { removeIfExistsSync } from "../core/fs.ts";
+import { logger } from "../core/log.ts";
+import { extractArchive, MEDIA, readImageDir, type SourceBlob } from "./archive.ts";
+import {
+  type BlobIngester,
+  type BlobReader,
+  BlobStore,
+  type IngestResult,
+  sha256Hex,
+} from "./content.ts";
+import { ImageDb, type ImageLayerRef, type ImageRow, type LayerRow } from "./db.ts";
+import { type FsOps, hostFsOps, syncFilesystem } from "./fsops.ts";
+import type { ImageConfig } from "./process.ts";
+import { canonicalName, familiarName, parseReference } from "./reference.ts";
+import { checkOverlayFits, copyLayers, type RootfsDescription } from "./rootfs.ts";
+import { detectCompression } from "./tar.ts";
+import { unpackLayerAtomically, type WhiteoutFormat } from "./unpack.ts";
+
+export interface ImageRecord {
+  /** "sha256:<hex of the config blob>" */
+  id: string;
+  /** Familiar form: "busybox:latest", "localhost:5000/x:1". */
+  repoTags: string[];
+  repoDigests: string[];
+  /** RFC 3339, from the config. */
+  created: string;
+  architecture: string;
+  os: string;
+  variant?: string;
+  /** The config blob's "config" object. */
+  config: ImageConfig;
+  /** rootfs.diff_ids */
+  diffIds: string[];
+  chainIds: string[];
+  /** Unpacked bytes (sum of the layers' file sizes). */
+  size: number;
+}
+
+export interface RemoveImageResult {
+  Untagged?: string;
+  Deleted?: string;
+}
+
+export interface ImageInspect {
+  Id: string;
+  RepoTags: string[];
+  RepoDigests: string[];
+  Created: string;
+  Architecture: string;
+  Os: string;
+  Variant?: string;
+  Size: number;
+  Config: ImageConfig;
+  RootFS: { Type: "layers"; Layers: string[] };
+}
+
+export interface ImageStoreOptions {
+  /** Engine root, e.g. /var/lib/polis. */
+  root: string;
+  db: DatabaseSync;
+  /** Use overlayfs rootfs descriptions; default: probe (root and overlay in /proc/filesystems). */
+  overlay?: boolean;
+  /** Privileged filesystem calls; default through ffi/. Tests pass a fake. */
+  fsOps?: FsOps;
+}
+
+interface ParsedConfig {
+  text: string;
+  created: string;
+  architecture: string;
+  os: string;
+  variant?: string;
+  config: ImageConfig;
+  diffIds: string[];
+}
+
+interface PreparedImage {
+  row: ImageRow;
+  layers: ImageLayerRef[];
+  blobs: string[];
+  names: string[];
+}
+
+const ZERO_TIME = "0001-01-01T00:00:00Z";
+const SHORT_LINK_LENGTH = 10;
+const HEX = /^[a-f0-9]+$/;
+const CONTAINER_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+
+/** Docker's chain ids: chain[0] = diff[0]; chain[n] = sha256(chain[n-1] + " " + diff[n]). */
+export function chainIds(diffIds: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const d of diffIds) {
+    out.push(out.length === 0 ? d : `sha256:${sha256Hex(`${out[out.length - 1]} ${d}`)}`);
+  }
+  return out;
+}
+
+/** Parses and checks an image config blob. */
+export function parseImageConfig(text: string, id: string): ParsedConfig {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (e) {
+    throw PolisError.invalid(`image config ${id} is not valid JSON: ${(e as Error).message}`);
+  }
+  const d = doc as Record<string, unknown>;
+  const rootfs = d?.rootfs as Record<string, unknown> | undefined;
+  const diffIds = rootfs?.diff_ids;
+  if (
+    typeof d !== "object" || d === null || !rootfs || rootfs.type !== "layers" ||
+    !Array.isArray(diffIds) ||
+    diffIds.some((x) => typeof x !== "string" || !/^sha256:[a-f0-9]{64}$/.test(x))
+  ) {
+    throw PolisError.invalid(`image config ${id} has no valid rootfs.diff_ids`);
+  }
+  const config = (typeof d.config === "object" && d.config !== null ? d.config : {}) as ImageConfig;
+  return {
+    text,
+    created: typeof d.created === "string" ? d.created : ZERO_TIME,
+    architecture: typeof d.architecture === "string" ? d.architecture : "",
+    os: typeof d.os === "string" ? d.os : "",
+    variant: typeof d.variant === "string" ? d.variant : undefined,
+    config,
+    diffIds: diffIds as string[],
+  };
+}
+
+function probeOverlay(root: string): boolean {
+  if (Deno.uid() !== 0) return false;
+  if (/[:,]/.test(root)) {
+    logger.warn("root path holds ':' or ',', which overlay options cannot carry; copying rootfs", {
+      root,
+    });
+    return false;
+  }
+  try {
+    return /\toverlay$/m.test(Deno.readTextFileSync("/proc/filesystems"));
+  } catch {
+    return false;
+  }
+}
+
+export class ImageStore {
+  readonly root: string;
+  /** The content store's roles; a registry client takes only `ingester`. */
+  readonly reader: BlobReader;
+  readonly ingester: BlobIngester;
+  readonly overlay: boolean;
+  private readonly blobs: BlobStore;
+  private readonly idb: ImageDb;
+  private readonly ops: FsOps;
+  private readonly privileged: boolean;
+  private readonly format: WhiteoutFormat;
+  private readonly layersDir: string;
+  private readonly linksDir: string;
+  private readonly tmpDir: string;
+  private readonly containersDir: string;
+  /** Blobs and layers an unfinished load relies on; removal leaves them alone. */
+  private readonly pinnedBlobs = new Set<string>();
+  private readonly pinnedLayers = new Set<string>();
+  /** Link names given to layers of the load in progress, not yet in the database. */
+  private readonly pendingLinks = new Set<string>();
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(opts: ImageStoreOptions) {
+    this.root = opts.root.replace(/\/+$/, "");
+    this.overlay = opts.overlay ?? probeOverlay(this.root);
+    this.ops = opts.fsOps ?? hostFsOps;
+    this.privileged = Deno.uid() === 0;
+    this.format = this.overlay ? "overlay" : "plain";
+    this.layersDir = `${this.root}/layers`;
+    this.linksDir = `${this.layersDir}/l`;
+    this.tmpDir = `${this.root}/tmp`;
+    this.containersDir = `${this.root}/containers`;
+    for (const d of [this.layersDir, this.linksDir, this.containersDir]) {
+      Deno.mkdirSync(d, { recursive: true, mode: 0o700 });
+    }
+    // Layers are lower dirs of containers' overlays; their parents must be searchable.
+    Deno.chmodSync(this.layersDir, 0o711);
+    this.blobs = new BlobStore(this.root);
+    this.reader = this.blobs;
+    this.ingester = this.blobs;
+    this.idb = new ImageDb(opts.db);
+    this.sweep();
+  }
+
+  // ---------------------------------------------------------------- queries
+
+  list(): ImageRecord[] {
+    return this.idb.images().map((r) => this.record(r))
+      .sort((a, b) => b.created.localeCompare(a.created) || a.id.localeCompare(b.id));
+  }
+
+  get(ref: string): ImageRecord {
+    const id = this.resolve(ref);
+    const row = id ? this.idb.image(id) : undefined;
+    if (!row) throw PolisError.notFound(`No such image: ${ref}`);
+    return this.record(row);
+  }
+
+  inspect(ref: string): ImageInspect {
+    const r = this.get(ref);
+    const out: ImageInspect = {
+      Id: r.id,
+      RepoTags: r.repoTags,
+      RepoDigests: r.repoDigests,
+      Created: r.created,
+      Architecture: r.architecture,
+      Os: r.os,
+      Size: r.size,
+      Config: r.config,
+      RootFS: { Type: "layers", Layers: r.diffIds },
+    };
+    if (r.variant !== undefined) out.Variant = r.variant;
+    return out;
+  }
+
+  /** The image id `ref` names, by docker's order: full id, then name, then id prefix. */
+  private resolve(ref: string): string | undefined {
+    const full = /^(?:sha256:)?([a-f0-9]{64})$/.exec(ref);
+    if (full && this.idb.image(`sha256:${full[1]}`)) return `sha256:${full[1]}`;
+    let name: string | undefined;
+    try {
+      name = canonicalName(ref);
+    } catch {
+      // not a reference; may still be an id prefix
+    }
+    if (name !== undefined) {
+      const id = this.idb.lookupName(name);
+      if (id) return id;
+    }
+    const prefix = /^(?:sha256:)?([a-f0-9]{4,63})$/.exec(ref);
+    if (prefix) {
+      const ids = this.idb.imagesByPrefix(`sha256:${prefix[1]}`);
+      if (ids.length > 1) {
+        throw PolisError.invalid(
+          `image id prefix "${ref}" is ambiguous: ${ids.length} images match`,
+        );
+      }
+      return ids[0];
+    }
+    return undefined;
+  }
+
+  private record(row: ImageRow): ImageRecord {
+    const cfg = parseImageConfig(row.config, row.id);
+    const names = this.idb.names(row.id);
+    const rec: ImageRecord = {
+      id: row.id,
+      repoTags: names.filter((n) => n.kind === "tag").map((n) => familiarName(n.name)),
+      repoDigests: names.filter((n) => n.kind === "digest").map((n) => familiarName(n.name)),
+      created: cfg.created,
+      architecture: cfg.architecture,
+      os: cfg.os,
+      config: cfg.config,
+      diffIds: cfg.diffIds,
+      chainIds: chainIds(cfg.diffIds),
+      size: row.size,
+    };
+    if (cfg.variant !== undefined) rec.variant = cfg.variant;
+    return rec;
+  }
+
+  // ---------------------------------------------------------------- names
+
+  tag(source: string, target: string): void {
+    const id = this.get(source).id;
+    const ref = parseReference(target);
+    if (ref.digest !== undefined) {
+      throw PolisError.invalid(`cannot tag with a digest reference "${target}"`);
+    }
+    this.idb.transaction(() => this.idb.setName(canonicalName(ref), "tag", id));
+  }
+
+  // ---------------------------------------------------------------- load
+
+  /**
+   * Loads every image of a docker-save archive or OCI layout: a directory, a
+   * tar file (optionally gzip'd) or a tar stream. All or nothing: a bad blob
+   * anywhere leaves no rows, blobs, layers or temp files behind.
+   */
+  load(source: string | ReadableStream<Uint8Array>): Promise<{ loaded: string[] }> {
+    const run = this.queue.then(() => this.loadNow(source));
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  private async loadNow(
+    source: string | ReadableStream<Uint8Array>,
+  ): Promise<{ loaded: string[] }> {
+    const work = Deno.makeTempDirSync({ dir: this.tmpDir, prefix: "load-" });
+    const createdBlobs: string[] = [];
+    const newLayers = new Map<string, LayerRow>();
+    const pinned: string[] = [];
+    try {
+      const dir = await this.openSource(source, work);
+      const images = readImageDir(dir);
+      if (images.length === 0) throw PolisError.invalid("image archive holds no images");
+      const ingested = new Map<string, IngestResult>();
+      const ingest = async (blob: SourceBlob, label: string): Promise<IngestResult> => {
+        const cached = ingested.get(blob.path);
+        if (cached) return cached;
+        const opts = { expected: blob.expected, size: blob.size, label };
+        const res = blob.path.startsWith(`${work}/`)
+          ? await this.blobs.ingestTempFile(blob.path, opts)
+          : await this.blobs.ingest((await Deno.open(blob.path)).readable, opts);
+        ingested.set(blob.path, res);
+        this.pinnedBlobs.add(res.digest);
+        pinned.push(res.digest);
+        if (res.created) createdBlobs.push(res.digest);
+        return res;
+      };
+
+      const prepared: PreparedImage[] = [];
+      for (const img of images) {
+        const config = await ingest(img.config, "config");
+        const manifest = img.manifest ? await ingest(img.manifest, "manifest") : undefined;
+        const layers: { blob: IngestResult; mediaType?: string }[] = [];
+        for (const l of img.layers) {
+          layers.push({ blob: await ingest(l, "layer"), mediaType: l.mediaType });
+        }
+        prepared.push(
+          await this.prepareImage(config.digest, layers, manifest?.digest, img.names, newLayers),
+        );
+      }
+
+      this.idb.transaction(() => {
+        for (const row of newLayers.values()) {
+          if (!this.idb.layer(row.chainId)) this.idb.insertLayer(row);
+        }
+        for (const p of prepared) this.commitImage(p);
+      });
+      newLayers.clear();
+      createdBlobs.length = 0;
+
+      const loaded: string[] = [];
+      for (const p of prepared) {
+        if (p.names.length === 0) loaded.push(p.row.id);
+        for (const n of p.names) loaded.push(familiarName(n));
+      }
+      return { loaded };
+    } catch (e) {
+      this.undoLoad(e, createdBlobs, [...newLayers.values()]);
+      throw e;
+    } finally {
+      // Loads run one at a time, so everything pinned belongs to this one.
+      for (const d of pinned) this.pinnedBlobs.delete(d);
+      this.pinnedLayers.clear();
+      this.pendingLinks.clear();
+      try {
+        Deno.removeSync(work, { recursive: true });
+      } catch (err) {
+        logger.warn("could not remove load temp dir", { dir: work, error: String(err) });
+      }
+    }
+  }
+
+  /** A directory holding the archive's files: the source dir itself, or an extraction. */
+  private async openSource(
+    source: string | ReadableStream<Uint8Array>,
+    work: string,
+  ): Promise<string> {
+    let stream: ReadableStream<Uint8Array>;
+    if (typeof source === "string") {
+      let info: Deno.FileInfo;
+      try {
+        info = Deno.statSync(source);
+      } catch {
+        throw PolisError.invalid(`cannot load "${source}": no such file or directory`);
+      }
+      if (info.isDirectory) return source;
+      stream = (await Deno.open(source, { read: true })).readable;
+    } else {
+      stream = source;
+    }
+    const dir = `${work}/archive`;
+    Deno.mkdirSync(dir);
+    await extractArchive(stream, dir);
+    return dir;
+  }
+
+  /** Checks the config against the layers and unpacks layers this store lacks. */
+  private async prepareImage(
+    configDigest: string,
+    layers: { blob: IngestResult; mediaType?: string }[],
+    manifestDigest: string | undefined,
+    names: string[],
+    newLayers: Map<string, LayerRow>,
+  ): Promise<PreparedImage> {
+    const text = new TextDecoder().decode(this.blobs.readBytes(configDigest));
+    const cfg = parseImageConfig(text, configDigest);
+    if (cfg.diffIds.length !== layers.length) {
+      throw PolisError.invalid(
+        `image ${configDigest}: the config lists ${cfg.diffIds.length} layers but the archive has ${layers.length}`,
+      );
+    }
+    const chains = chainIds(cfg.diffIds);
+    let size = 0;
+    const refs: ImageLayerRef[] = [];
+    for (let i = 0; i < chains.length; i++) {
+      const chainId = chains[i];
+      const blob = layers[i].blob;
+      let row = this.idb.layer(chainId) ?? newLayers.get(chainId);
+      if (!row) {
+        row = await this.unpack(
+          chainId,
+          i === 0 ? null : chains[i - 1],
+          cfg.diffIds[i],
+          blob.digest,
+        );
+        newLayers.set(chainId, row);
+      }
+      this.pinnedLayers.add(chainId);
+      size += row.size;
+      refs.push({
+        chainId,
+        blobDigest: blob.digest,
+        mediaType: layers[i].mediaType ?? this.layerMediaType(blob.digest),
+      });
+    }
+    const blobs = [configDigest, ...refs.map((r) => r.blobDigest)];
+    if (manifestDigest) blobs.push(manifestDigest);
+    return {
+      row: {
+        id: configDigest,
+        config: text,
+        size,
+        manifestDigest: manifestDigest ?? null,
+        addedAt: new Date().toISOString(),
+      },
+      layers: refs,
+      blobs,
+      names,
+    };
+  }
+
+  /** Media type of a docker-save layer, from its first bytes. */
+  private layerMediaType(digest: string): string {
+    const f = Deno.openSync(this.blobs.path(digest), { read: true });
+    try {
+      const head = new Uint8Array(8);
+      const n = f.readSync(head) ?? 0;
+      return detectCompression(head.subarray(0, n)) === "gzip"
+        ? MEDIA.ociLayerGzip
+        : MEDIA.ociLayer;
+    } finally {
+      f.close();
+    }
+  }
+
+  private async unpack(
+    chainId: string,
+    parent: string | null,
+    diffId: string,
+    blobDigest: string,
+  ): Promise<LayerRow> {
+    const hex = chainId.slice("sha256:".length);
+    const final = `${this.layersDir}/${hex}`;
+    // A dir without a row is debris of an interrupted run: never trust it.
+    removeIfExistsSync(final, true);
+    const result = await unpackLayerAtomically(
+      await this.blobs.open(blobDigest),
+      final,
+      this.tmpDir,
+      {
+        format: this.format,
+        ops: this.ops,
+        privileged: this.privileged,
+        label: `layer ${blobDigest}`,
+        expectedDiffId: diffId,
+        syncFs: syncFilesystem,
+      },
+    );
+    const link = this.freeLink(hex);
+    const linkPath = `${this.linksDir}/${link}`;
+    removeIfExistsSync(linkPath);
+    Deno.symlinkSync(`../${hex}`, linkPath);
+    return {
+      chainId,
+      diffId,
+      parent,
+      size: result.size,
+      format: this.format,
+      link,
+      opaqueDirs: result.opaqueDirs,
+    };
+  }
+
+  /** A short link name derived from the chain id, longer only on a clash. */
+  private freeLink(hex: string): string {
+    for (let n = SHORT_LINK_LENGTH; n <= hex.length; n++) {
+      const name = hex.slice(0, n);
+      if (!this.idb.linkTaken(name) && !this.pendingLinks.has(name)) {
+        this.pendingLinks.add(name);
+        return name;
+      }
+    }
+    throw PolisError.internal(`no free layer link name for ${hex}`);
+  }
+
+  private commitImage(p: PreparedImage): void {
+    if (!this.idb.image(p.row.id)) {
+      this.idb.insertImage(p.row, p.layers, p.blobs);
+    } else {
+      this.idb.addImageBlobs(p.row.id, p.blobs);
+    }
+    for (const n of p.names) {
+      this.idb.setName(n, n.includes("@") ? "digest" : "tag", p.row.id);
+    }
+  }
+
+  /** Removes what a failed load created, keeping anything a committed image holds. */
+  private undoLoad(err: unknown, blobs: string[], layers: LayerRow[]): void {
+    for (const l of layers) {
+      try {
+        if (this.idb.layer(l.chainId)) continue;
+        this.removeLayerFiles(l.chainId, l.link);
+      } catch (cleanupErr) {
+        attach(err, cleanupErr);
+      }
+    }
+    for (const d of blobs) {
+      try {
+        if (!this.idb.blobInUse(d)) this.blobs.delete(d);
+      } catch (cleanupErr) {
+        attach(err, cleanupErr);
+      }
+    }
+  }
+
+  private removeLayerFiles(chainId: string, link: string): void {
+    const hex = chainId.slice("sha256:".length);
+    removeIfExistsSync(`${this.linksDir}/${link}`);
+    const dir = `${this.layersDir}/${hex}`;
+    // Move aside first so a crash mid-delete never leaves a half layer under its name.
+    const doomed = `${this.tmpDir}/del-${hex.slice(0, 12)}-${crypto.randomUUID().slice(0, 8)}`;
+    try {
+      Deno.renameSync(dir, doomed);
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) return;
+      throw e;
+    }
+    Deno.removeSync(doomed, { recursive: true });
+  }
+
+  // ---------------------------------------------------------------- remove
+
+  /**
+   * docker rmi: a name with other names left is only untagged; the last name,
+   * or an id, deletes the image and the layers and blobs no other image holds.
+   * An image a container uses is refused (conflict) unless `force`, which then
+   * only untags.
+   */
+  remove(
+    ref: string,
+    opts: { force?: boolean; usedBy: (imageId: string) => string | undefined },
+  ): RemoveImageResult[] {
+    const img = this.get(ref);
+    const short = img.id.slice(7, 19);
+    const names = this.idb.names(img.id);
+    let byName: string | undefined;
+    try {
+      const n = canonicalName(ref);
+      if (names.some((x) => x.name === n)) byName = n;
+    } catch {
+      // an id or id prefix
+    }
+    const user = opts.usedBy(img.id);
+    const results: RemoveImageResult[] = [];
+
+    if (byName !== undefined) {
+      const untag = () => {
+        this.idb.transaction(() => this.idb.deleteName(byName!));
+        results.push({ Untagged: familiarName(byName!) });
+      };
+      if (names.length > 1) {
+        untag();
+        return results;
+      }
+      if (user !== undefined) {
+        if (!opts.force) {
+          throw PolisError.conflict(
+            `unable to remove repository reference "${ref}" (must force) - container ${
+              user.slice(0, 12)
+            } is using its referenced image ${short}`,
+          );
+        }
+        untag();
+        return results;
+      }
+    } else {
+      if (user !== undefined && !opts.force) {
+        throw PolisError.conflict(
+          `unable to delete ${short} (must be forced) - image is being used by container ${
+            user.slice(0, 12)
+          }`,
+        );
+      }
+      const tags = names.filter((n) => n.kind === "tag");
+      if (tags.length > 1 && !opts.force) {
+        throw PolisError.conflict(
+          `unable to delete ${short} (must be forced) - image is referenced in multiple repositories`,
+        );
+      }
+      if (user !== undefined) {
+        this.idb.transaction(() => names.forEach((n) => this.idb.deleteName(n.name)));
+        for (const n of names) results.push({ Untagged: familiarName(n.name) });
+        return results;
+      }
+    }
+    for (const n of names) results.push({ Untagged: familiarName(n.name) });
+    results.push(...this.deleteImage(img.id));
+    return results;
+  }
+
+  private deleteImage(id: string): RemoveImageResult[] {
+    const layerRefs = this.idb.imageLayers(id);
+    const blobs = this.idb.imageBlobs(id);
+    const goneLayers: LayerRow[] = [];
+    let goneBlobs: string[] = [];
+    this.idb.transaction(() => {
+      this.idb.deleteImage(id);
+      for (const chainId of new Set(layerRefs.map((l) => l.chainId))) {
+        if (this.idb.layerInUse(chainId) || this.pinnedLayers.has(chainId)) continue;
+        const row = this.idb.layer(chainId);
+        if (!row) continue;
+        this.idb.deleteLayer(chainId);
+        goneLayers.push(row);
+      }
+      goneBlobs = blobs.filter((b) => !this.idb.blobInUse(b) && !this.pinnedBlobs.has(b));
+    });
+    // Files go after the commit: a crash in between leaves only debris for sweep().
+    for (const l of goneLayers.reverse()) {
+      try {
+        this.removeLayerFiles(l.chainId, l.link);
+      } catch (e) {
+        logger.warn("could not remove layer files", { chainId: l.chainId, error: String(e) });
+      }
+    }
+    for (const b of goneBlobs) this.blobs.delete(b);
+    return [{ Deleted: id }, ...goneLayers.map((l) => ({ Deleted: l.chainId }))];
+  }
+
+  // ---------------------------------------------------------------- rootfs
+
+  private containerDir(containerId: string): string {
+    if (!CONTAINER_ID.test(containerId)) {
+      throw PolisError.invalid(`invalid container id "${containerId}"`);
+    }
+    return `${this.containersDir}/${containerId}`;
+  }
+
+  /**
+   * Makes the container's writable layer dirs and returns what the runtime
+   * must mount at the target. Idempotent: preparing again returns the same.
+   */
+  prepareRootfs(imageId: string, containerId: string): RootfsDescription {
+    const row = this.idb.image(imageId) ?? this.idb.image(this.get(imageId).id);
+    if (!row) throw PolisError.notFound(`No such image: ${imageId}`);
+    const cdir = this.containerDir(containerId);
+    const layers = this.idb.imageLayers(row.id).map((l) => {
+      const layer = this.idb.layer(l.chainId);
+      if (!layer) throw PolisError.internal(`image ${row.id}: layer ${l.chainId} is missing`);
+      return layer;
+    });
+    const target = `${cdir}/rootfs`;
+    const madeDir = !existsDir(cdir);
+    try {
+      Deno.mkdirSync(cdir, { recursive: true, mode: 0o700 });
+      if (this.overlay && layers.every((l) => l.format === "overlay")) {
+        const lowerdirs = layers.map((l) => `${this.linksDir}/${l.link}`).reverse();
+        if (lowerdirs.length === 0) {
+          Deno.mkdirSync(`${cdir}/empty`, { recursive: true, mode: 0o755 });
+          lowerdirs.push(`${cdir}/empty`);
+        }
+        const desc: RootfsDescription = {
+          kind: "overlay",
+          lowerdirs,
+          upperdir: `${cdir}/upper`,
+          workdir: `${cdir}/work`,
+          target,
+        };
+        checkOverlayFits(desc);
+        for (const d of [desc.upperdir, desc.workdir, target]) {
+          Deno.mkdirSync(d, { recursive: true, mode: 0o755 });
+        }
+        // The upper dir's root becomes the container's "/": it must be 0755.
+        Deno.chmodSync(desc.upperdir, 0o755);
+        return desc;
+      }
+      if (!existsDir(target)) {
+        const tmp = Deno.makeTempDirSync({ dir: cdir, prefix: "rootfs.tmp-" });
+        try {
+          copyLayers(
+            layers.map((l) => ({
+              dir: `${this.layersDir}/${l.chainId.slice(7)}`,
+              format: l.format,
+              opaqueDirs: l.opaqueDirs,
+            })),
+            tmp,
+            { ops: this.ops, privileged: this.privileged },
+          );
+          syncFilesystem(tmp);
+          Deno.renameSync(tmp, target);
+        } catch (e) {
+          removeIfExistsSync(tmp, true);
+          throw e;
+        }
+      }
+      return { kind: "copy", path: target };
+    } catch (e) {
+      if (madeDir) {
+        try {
+          removeIfExistsSync(cdir, true);
+        } catch (cleanupErr) {
+          attach(e, cleanupErr);
+        }
+      }
+      throw e;
+    }
+  }
+
+  /** Removes the container's upper, work and target dirs; the caller has unmounted. */
+  removeRootfs(containerId: string): void {
+    const cdir = this.containerDir(containerId);
+    if (!existsDir(cdir)) return;
+    const target = `${cdir}/rootfs`;
+    if (isMountPoint(target)) {
+      throw PolisError.precondition(
+        `rootfs of container ${containerId} is still mounted at ${target}`,
+      );
+    }
+    for (const e of Deno.readDirSync(cdir)) {
+      if (
+        ["rootfs", "upper", "work", "empty"].includes(e.name) || e.name.startsWith("rootfs.tmp-")
+      ) {
+        Deno.removeSync(`${cdir}/${e.name}`, { recursive: true });
+      }
+    }
+    try {
+      Deno.removeSync(cdir); // only when nothing else (a bundle, logs) lives there
+    } catch {
+      // not empty: the engine's own files stay
+    }
+  }
+
+  // ---------------------------------------------------------------- recovery
+
+  /**
+   * Clears what an interrupted run left: temp files, layer dirs and links with
+   * no row, and blobs no image holds. Runs when the store opens.
+   */
+  private sweep(): void {
+    for (const e of Deno.readDirSync(this.tmpDir)) {
+      removeIfExistsSync(`${this.tmpDir}/${e.name}`, true);
+    }
+    const layers = new Map(this.idb.layers().map((l) => [l.chainId.slice(7), l]));
+    const links = new Set([...layers.values()].map((l) => l.link));
+    for (const e of Deno.readDirSync(this.layersDir)) {
+      if (e.name === "l") continue;
+      if (!layers.has(e.name)) {
+        logger.info("removing an unreferenced layer dir", { dir: e.name });
+        removeIfExistsSync(`${this.layersDir}/${e.name}`, true);
+      }
+    }
+    for (const e of Deno.readDirSync(this.linksDir)) {
+      if (!links.has(e.name)) removeIfExistsSync(`${this.linksDir}/${e.name}`);
+    }
+    const referenced = this.idb.referencedBlobs();
+    for (const b of this.blobs.list()) {
+      if (!referenced.has(b.digest)) this.blobs.delete(b.digest);
+    }
+    for (const e of Deno.readDirSync(this.blobs.dir)) {
+      if (!HEX.test(e.name)) removeIfExistsSync(`${this.blobs.dir}/${e.name}`);
+    }
+  }
+}
+
+function attach(err: unknown, cleanupErr: unknown): void {
+  if (err instanceof PolisError) err.cleanupErrors.push(cleanupErr);
+  else logger.warn("cleanup failed", { error: String(cleanupErr) });
+}
+
+function existsDir(path: string): boolean {
+  try {
+    return Deno.lstatSync(path).isDirectory;
+  } catch {
+    return false;
+  }
+}
+
+/** Whether `path` is a mount point in this mount namespace (per /proc/self/mountinfo). */
+function isMountPoint(path: string): boolean {
+  let text: string;
+  try {
+    text = Deno.readTextFileSync("/proc/self/mountinfo");
+  } catch {
+    return false;
+  }
+  const unescape = (s: string) =>
+    s.replace(/\\([0-7]{3})/g, (_, o) => String.fromCharCode(parseInt(o, 8)));
+  return text.split("\n").some((line) => unescape(line.split(" ")[4] ?? "") === path);
+}
