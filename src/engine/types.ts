@@ -26,6 +26,8 @@ export interface ContainerCreateSpec {
   pidsLimit?: number;
   /** Remove the container when it exits (`--rm`). */
   autoRemove?: boolean;
+  /** "none" (default until bridge networking lands: only `lo`) or "host". */
+  networkMode?: "none" | "host";
 }
 
 export type ContainerStatus =

@@ -1,0 +1,835 @@
+/**
+ * The engine: containers and images as users see them. It turns a create
+ * request into a record, and a start into a rootfs mount, an OCI bundle and a
+ * runtime create/start; it pumps logs, reaps exits and reconciles after a
+ * daemon restart with what is really running.
+ * @module
+ */
+
+import type { DatabaseSync } from "node:sqlite";
+import {
+  existsSync,
+  generateName,
+  logger,
+  newId,
+  PolisError,
+  removeIfExistsSync,
+  validateName,
+  writeFileAtomicSync,
+} from "../core/mod.ts";
+import {
+  type ImageRecord,
+  ImageStore,
+  resolveProcess,
+  resolveUser,
+  type RootfsDescription,
+} from "../image/mod.ts";
+import * as runtime from "../runtime/mod.ts";
+import { detectCgroupMode, openCgroup } from "../security/mod.ts";
+import { openDatabase } from "./db.ts";
+import { statusText } from "./humanize.ts";
+import { LogWriter, pumpFifo, readLogs, releaseFifoReader } from "./logs.ts";
+import {
+  type ContainerConfig,
+  type ContainerRecord,
+  ContainerRecords,
+  type ContainerState,
+  initialState,
+} from "./records.ts";
+import { buildOciSpec, type NetworkMode } from "./spec.ts";
+import type {
+  ContainerCreateSpec,
+  ContainerInspect,
+  ContainerListOptions,
+  ContainerSummary,
+  EngineApi,
+  ImageInspect,
+  ImageSummary,
+  LogEntry,
+  LogOptions,
+  RemoveImageResult,
+  SystemInfo,
+  VersionInfo,
+  WaitResult,
+} from "./types.ts";
+
+export const POLIS_VERSION = "0.1.0";
+export const API_VERSION = "1";
+
+export interface EngineOptions {
+  /** Persistent state: database, images, container dirs. */
+  root: string;
+  /** Volatile state: runtime state, FIFOs. */
+  runDir: string;
+  /** Parent of container cgroups; relative paths are under the daemon's own cgroup. */
+  cgroupParent?: string;
+  /** Use overlayfs for rootfs (default: probe). */
+  overlay?: boolean;
+}
+
+/** What the engine holds in memory for a container whose process is alive. */
+interface Live {
+  pid: number;
+  writer: LogWriter;
+  pumps: Promise<void>;
+  fifos: string[];
+  exited: Promise<void>;
+  /** True when the daemon that started it is gone and the exit status cannot be known. */
+  adopted: boolean;
+}
+
+const DEFAULT_STOP_TIMEOUT = 10;
+
+export class Engine implements EngineApi {
+  readonly db: DatabaseSync;
+  readonly images: ImageStore;
+  readonly records: ContainerRecords;
+  readonly #rt: runtime.RuntimeConfig;
+  readonly #reaper: runtime.Reaper;
+  readonly #live = new Map<string, Live>();
+  readonly #waiters = new Map<string, ((r: WaitResult) => void)[]>();
+  readonly #changes = new Map<string, Set<() => void>>();
+  readonly #locks = new Map<string, Promise<unknown>>();
+  readonly #cgroupParent: string;
+
+  private constructor(readonly opts: EngineOptions) {
+    for (const d of [opts.root, `${opts.root}/containers`, opts.runDir, `${opts.runDir}/fifos`]) {
+      Deno.mkdirSync(d, { recursive: true, mode: 0o711 });
+    }
+    this.db = openDatabase(`${opts.root}/polis.db`);
+    this.images = new ImageStore({ root: opts.root, db: this.db, overlay: opts.overlay });
+    this.records = new ContainerRecords(this.db);
+    this.#rt = { stateRoot: `${opts.runDir}/runtime` };
+    this.#reaper = new runtime.Reaper();
+    this.#cgroupParent = (opts.cgroupParent ?? "polis").replace(/\/+$/, "");
+  }
+
+  /** Opens the engine and reconciles its records with the machine. */
+  static async open(opts: EngineOptions): Promise<Engine> {
+    const e = new Engine(opts);
+    await e.#reconcile();
+    return e;
+  }
+
+  async close(): Promise<void> {
+    this.#reaper.close();
+    // Containers keep running (live restore); only our handles go.
+    for (const l of this.#live.values()) l.writer.close();
+    this.db.close();
+    await Promise.resolve();
+  }
+
+  // ---- containers --------------------------------------------------------
+
+  createContainer(spec: ContainerCreateSpec): Promise<{ Id: string; Warnings: string[] }> {
+    const image = this.images.get(spec.image);
+    const name = spec.name ? validateName(spec.name) : this.#freeName();
+    if (this.records.nameExists(name)) {
+      throw PolisError.conflict(
+        `the container name "/${name}" is already in use by another container`,
+      );
+    }
+    if (spec.memory !== undefined && spec.memory < 6 * 1024 * 1024) {
+      throw PolisError.invalid("minimum memory limit allowed is 6MB");
+    }
+    if (spec.pidsLimit !== undefined && (!Number.isInteger(spec.pidsLimit))) {
+      throw PolisError.invalid(`invalid pids limit ${spec.pidsLimit}`);
+    }
+    const proc = resolveProcess(image.config, {
+      cmd: spec.cmd,
+      entrypoint: spec.entrypoint,
+      env: spec.env,
+      workingDir: spec.workingDir,
+      user: spec.user,
+    });
+    const id = newId();
+    const hostname = spec.hostname ?? id.slice(0, 12);
+    const networkMode = this.#networkMode(spec);
+    const entrypointOverride = spec.entrypoint !== undefined;
+    const config: ContainerConfig = {
+      spec,
+      imageRef: spec.image,
+      args: proc.args,
+      env: [...proc.env, ...(proc.env.some((e) => e.startsWith("HOSTNAME=")) ? [] : [
+        `HOSTNAME=${hostname}`,
+      ])],
+      cwd: proc.cwd,
+      user: proc.user,
+      hostname,
+      networkMode,
+      stopSignal: image.config.StopSignal,
+      cgroupsPath: `${this.#cgroupParent}/${id}`,
+      entrypoint: entrypointOverride
+        ? (spec.entrypoint!.filter((s) => s !== "").length ? spec.entrypoint! : null)
+        : (image.config.Entrypoint ?? null),
+      cmd: spec.cmd ?? (entrypointOverride ? null : image.config.Cmd ?? null),
+    };
+    const rec: ContainerRecord = {
+      id,
+      name,
+      imageId: image.id,
+      created: new Date().toISOString(),
+      config,
+      state: initialState(),
+    };
+    this.records.insert(rec);
+    return Promise.resolve({ Id: id, Warnings: [] });
+  }
+
+  startContainer(ref: string): Promise<void> {
+    const rec = this.records.resolve(ref);
+    return this.#locked(rec.id, () => this.#start(rec.id));
+  }
+
+  async #start(id: string): Promise<void> {
+    const rec = this.#get(id);
+    if (rec.state.status === "running") return;
+    if (rec.state.status === "removing") {
+      throw PolisError.conflict(`container ${rec.name} is marked for removal`);
+    }
+    const cdir = this.#containerDir(id);
+    Deno.mkdirSync(cdir, { recursive: true, mode: 0o710 });
+    const image = this.images.get(rec.imageId);
+    const undo: (() => void | Promise<void>)[] = [];
+    try {
+      const rootfs = this.images.prepareRootfs(image.id, id);
+      const rootPath = this.#mountRootfs(rootfs);
+      undo.push(() => this.#unmountRootfs(rootfs));
+
+      const user = resolveUser(rootPath, rec.config.user);
+      const bundle = `${cdir}/bundle`;
+      Deno.mkdirSync(bundle, { recursive: true, mode: 0o700 });
+      const ociSpec = buildOciSpec({
+        rootfs: rootPath,
+        args: rec.config.args,
+        env: rec.config.env,
+        cwd: rec.config.cwd,
+        uid: user.uid,
+        gid: user.gid,
+        additionalGids: user.additionalGids,
+        hostname: rec.config.hostname,
+        cgroupsPath: rec.config.cgroupsPath,
+        memory: rec.config.spec.memory,
+        nanoCpus: rec.config.spec.nanoCpus,
+        pidsLimit: rec.config.spec.pidsLimit,
+        networkMode: rec.config.networkMode,
+        annotations: { "org.polis.container.name": rec.name },
+      });
+      writeFileAtomicSync(`${bundle}/config.json`, JSON.stringify(ociSpec, null, 2));
+
+      const fifos = this.#makeFifos(id);
+      undo.push(() => fifos.forEach((f) => removeIfExistsSync(f)));
+
+      // A stale runtime state (crash between create and start) would make create fail.
+      await this.#runtimeDelete(id);
+      const st = await runtime.createContainer(this.#rt, {
+        id,
+        bundle,
+        stdio: { stdout: fifos[0], stderr: fifos[1] },
+      });
+      undo.push(() => this.#runtimeDelete(id));
+
+      const writer = new LogWriter(this.#logPath(id));
+      undo.push(() => writer.close());
+      const pumps = Promise.all([
+        pumpFifo(fifos[0], "stdout", writer),
+        pumpFifo(fifos[1], "stderr", writer),
+      ]).then(() => {}, (e) => logger.warn("log pump failed", { id, error: String(e) }));
+      writer.onAppend(() => this.#notify(id));
+
+      await runtime.startContainer(this.#rt, id);
+      const state: ContainerState = {
+        ...rec.state,
+        status: "running",
+        pid: st.pid,
+        exitCode: 0,
+        oomKilled: false,
+        error: "",
+        startedAt: new Date().toISOString(),
+        finishedAt: rec.state.finishedAt,
+        lastSignal: undefined,
+      };
+      this.records.updateState(id, state);
+      const live: Live = {
+        pid: st.pid,
+        writer,
+        pumps,
+        fifos,
+        exited: Promise.resolve(),
+        adopted: false,
+      };
+      live.exited = this.#reaper.watch(st.pid).then(
+        (s) => this.#onExit(id, s.exitCode),
+        (e) => this.#onExit(id, undefined, String(e)),
+      );
+      this.#live.set(id, live);
+      this.#notify(id);
+    } catch (err) {
+      for (const u of undo.reverse()) {
+        try {
+          await u();
+        } catch (cleanupErr) {
+          logger.warn("cleanup after failed start", { id, error: String(cleanupErr) });
+        }
+      }
+      const e = mapStartError(err);
+      const exitCode = (e.details?.exitCode as number | undefined) ?? 128;
+      this.records.updateState(id, {
+        ...this.#get(id).state,
+        status: rec.state.status === "exited" ? "exited" : "created",
+        exitCode,
+        error: e.message,
+      });
+      throw e;
+    }
+  }
+
+  async #onExit(id: string, exitCode: number | undefined, error = ""): Promise<void> {
+    const live = this.#live.get(id);
+    const rec = this.records.get(id);
+    if (!live || !rec) return;
+    // All writers are gone once PID 1 of the namespace exits; give the pumps a moment to drain.
+    await Promise.race([live.pumps, new Promise((r) => setTimeout(r, 2000))]);
+    live.writer.close();
+    let oomKilled = false;
+    try {
+      oomKilled = openCgroup(rec.config.cgroupsPath).oomKilled();
+    } catch {
+      // cgroup already gone (e.g. removed during reconcile)
+    }
+    await this.#runtimeDelete(id);
+    try {
+      this.#unmountRootfs(this.images.prepareRootfs(rec.imageId, id));
+    } catch (e) {
+      logger.warn("unmount rootfs", { id, error: String(e) });
+    }
+    live.fifos.forEach((f) => removeIfExistsSync(f));
+    const code = exitCode ?? (rec.state.lastSignal ? 128 + rec.state.lastSignal : 255);
+    const state: ContainerState = {
+      ...rec.state,
+      status: "exited",
+      pid: 0,
+      exitCode: code,
+      oomKilled,
+      finishedAt: new Date().toISOString(),
+      error: exitCode === undefined && !rec.state.lastSignal
+        ? error || "exit status unknown: the container ended while the daemon was away"
+        : "",
+    };
+    this.records.updateState(id, state);
+    this.#live.delete(id);
+    const waiters = this.#waiters.get(id) ?? [];
+    this.#waiters.delete(id);
+    for (const w of waiters) w({ StatusCode: code, OOMKilled: oomKilled });
+    this.#notify(id);
+    if (rec.config.spec.autoRemove) {
+      await this.removeContainer(id, { force: true }).catch((e) =>
+        logger.warn("auto-remove failed", { id, error: String(e) })
+      );
+    }
+  }
+
+  async stopContainer(ref: string, timeout?: number): Promise<void> {
+    const rec = this.records.resolve(ref);
+    const live = this.#live.get(rec.id);
+    if (!live) return; // docker: stopping a stopped container is not an error
+    const sig = runtime.parseSignal(rec.config.stopSignal ?? "SIGTERM");
+    this.#signal(rec.id, sig);
+    const t = timeout ?? DEFAULT_STOP_TIMEOUT;
+    const done = await Promise.race([
+      live.exited.then(() => true),
+      new Promise<boolean>((r) => setTimeout(() => r(false), t * 1000)),
+    ]);
+    if (!done && this.#live.has(rec.id)) {
+      this.#signal(rec.id, 9);
+      await live.exited;
+    }
+  }
+
+  killContainer(ref: string, signal = "SIGKILL"): Promise<void> {
+    const rec = this.records.resolve(ref);
+    if (!this.#live.has(rec.id)) {
+      throw PolisError.conflict(`container ${rec.id} is not running`);
+    }
+    const sig = runtime.parseSignal(signal);
+    this.#signal(rec.id, sig);
+    return Promise.resolve();
+  }
+
+  #signal(id: string, sig: number): void {
+    const rec = this.#get(id);
+    this.records.updateState(id, { ...rec.state, lastSignal: sig });
+    runtime.killContainer(this.#rt, id, sig);
+  }
+
+  async restartContainer(ref: string, timeout?: number): Promise<void> {
+    const rec = this.records.resolve(ref);
+    await this.stopContainer(rec.id, timeout);
+    await this.startContainer(rec.id);
+    const r = this.#get(rec.id);
+    this.records.updateState(rec.id, { ...r.state, restartCount: r.state.restartCount + 1 });
+  }
+
+  waitContainer(ref: string): Promise<WaitResult> {
+    const rec = this.records.resolve(ref);
+    if (!this.#live.has(rec.id) && rec.state.status !== "created") {
+      return Promise.resolve({ StatusCode: rec.state.exitCode, OOMKilled: rec.state.oomKilled });
+    }
+    return new Promise((resolve) => {
+      const list = this.#waiters.get(rec.id) ?? [];
+      list.push(resolve);
+      this.#waiters.set(rec.id, list);
+    });
+  }
+
+  async removeContainer(ref: string, opts: { force?: boolean } = {}): Promise<void> {
+    const rec = this.records.resolve(ref);
+    const live = this.#live.get(rec.id);
+    if (live) {
+      if (!opts.force) {
+        throw PolisError.conflict(
+          `cannot remove container "${rec.name}": container is running: stop the container before removing or force remove`,
+        );
+      }
+      // Keep the auto-remove path from racing us.
+      this.#signal(rec.id, 9);
+      await live.exited;
+    }
+    await this.#locked(rec.id, async () => {
+      const cur = this.records.get(rec.id);
+      if (!cur) return;
+      this.records.updateState(rec.id, { ...cur.state, status: "removing" });
+      await this.#removeFiles(cur);
+      this.records.delete(rec.id);
+      const waiters = this.#waiters.get(rec.id) ?? [];
+      this.#waiters.delete(rec.id);
+      for (const w of waiters) w({ StatusCode: cur.state.exitCode, OOMKilled: cur.state.oomKilled });
+      this.#notify(rec.id);
+    });
+  }
+
+  async #removeFiles(rec: ContainerRecord): Promise<void> {
+    await this.#runtimeDelete(rec.id);
+    try {
+      this.#unmountRootfs(this.images.prepareRootfs(rec.imageId, rec.id));
+    } catch {
+      // the image may be gone (rmi -f); the rootfs dirs are removed below
+    }
+    this.images.removeRootfs(rec.id);
+    removeIfExistsSync(this.#containerDir(rec.id), true);
+    removeIfExistsSync(`${this.opts.runDir}/fifos/${rec.id}`, true);
+  }
+
+  listContainers(opts: ContainerListOptions = {}): ContainerSummary[] {
+    const out: ContainerSummary[] = [];
+    for (const rec of this.records.all()) {
+      if (!opts.all && rec.state.status !== "running") continue;
+      if (!matchFilters(rec, opts.filters ?? {}, (r) => this.#imageName(r))) continue;
+      out.push({
+        Id: rec.id,
+        Names: [`/${rec.name}`],
+        Image: this.#imageName(rec),
+        ImageID: rec.imageId,
+        Command: shellJoin(rec.config.args),
+        Created: Math.floor(Date.parse(rec.created) / 1000),
+        State: rec.state.status,
+        Status: statusText(rec.state),
+        Labels: rec.config.spec.labels ?? {},
+      });
+    }
+    return out;
+  }
+
+  inspectContainer(ref: string): ContainerInspect {
+    const rec = this.records.resolve(ref);
+    const s = rec.state;
+    const c = rec.config;
+    return {
+      Id: rec.id,
+      Created: rec.created,
+      Path: c.args[0] ?? "",
+      Args: c.args.slice(1),
+      State: {
+        Status: s.status,
+        Running: s.status === "running",
+        Paused: false,
+        Restarting: false,
+        OOMKilled: s.oomKilled,
+        Dead: s.status === "dead",
+        Pid: s.pid,
+        ExitCode: s.exitCode,
+        Error: s.error,
+        StartedAt: s.startedAt,
+        FinishedAt: s.finishedAt,
+      },
+      Image: rec.imageId,
+      Name: `/${rec.name}`,
+      RestartCount: s.restartCount,
+      Driver: this.images.driver,
+      LogPath: this.#logPath(rec.id),
+      HostConfig: {
+        Memory: c.spec.memory ?? 0,
+        NanoCpus: c.spec.nanoCpus ?? 0,
+        PidsLimit: c.spec.pidsLimit ?? null,
+        AutoRemove: c.spec.autoRemove ?? false,
+        NetworkMode: c.networkMode,
+      },
+      Config: {
+        Hostname: c.hostname,
+        User: c.spec.user ?? "",
+        Env: c.env,
+        Cmd: c.cmd,
+        Entrypoint: c.entrypoint,
+        Image: c.imageRef,
+        WorkingDir: c.spec.workingDir ?? "",
+        Labels: c.spec.labels ?? {},
+      },
+      NetworkSettings: { Networks: {}, Ports: {}, IPAddress: "" },
+    };
+  }
+
+  containerLogs(ref: string, opts: LogOptions): AsyncIterable<LogEntry> {
+    const rec = this.records.resolve(ref);
+    const id = rec.id;
+    return readLogs(this.#logPath(id), opts, {
+      live: () => this.#live.has(id),
+      changed: () => this.#changed(id),
+    });
+  }
+
+  // ---- images ------------------------------------------------------------
+
+  listImages(): ImageSummary[] {
+    return this.images.list().map((i) => ({
+      Id: i.id,
+      RepoTags: i.repoTags,
+      RepoDigests: i.repoDigests,
+      Created: Math.floor(Date.parse(i.created) / 1000) || 0,
+      Size: i.size,
+    }));
+  }
+
+  loadImages(source: string | ReadableStream<Uint8Array>): Promise<{ loaded: string[] }> {
+    return this.images.load(source);
+  }
+
+  removeImage(ref: string, opts: { force?: boolean } = {}): Promise<RemoveImageResult[]> {
+    return Promise.resolve(this.images.remove(ref, {
+      force: opts.force,
+      usedBy: (imageId) => this.records.usesImage(imageId),
+    }));
+  }
+
+  tagImage(source: string, target: string): void {
+    this.images.tag(source, target);
+  }
+
+  inspectImage(ref: string): ImageInspect {
+    return this.images.inspect(ref) as ImageInspect;
+  }
+
+  // ---- system ------------------------------------------------------------
+
+  info(): SystemInfo {
+    const all = this.records.all();
+    const running = all.filter((r) => r.state.status === "running").length;
+    const mode = safe(() => detectCgroupMode(), "unknown");
+    return {
+      ID: this.#daemonId(),
+      Containers: all.length,
+      ContainersRunning: running,
+      ContainersPaused: 0,
+      ContainersStopped: all.length - running,
+      Images: this.images.list().length,
+      Driver: this.images.driver,
+      CgroupDriver: "cgroupfs",
+      CgroupVersion: mode === "v2" ? "2" : "1",
+      KernelVersion: Deno.osRelease(),
+      OperatingSystem: safe(() => osName(), "Linux"),
+      OSType: "linux",
+      Architecture: Deno.build.arch,
+      NCPU: navigator.hardwareConcurrency,
+      MemTotal: Deno.systemMemoryInfo().total,
+      DockerRootDir: this.opts.root,
+      Name: Deno.hostname(),
+      ServerVersion: POLIS_VERSION,
+    };
+  }
+
+  version(): VersionInfo {
+    return {
+      Version: POLIS_VERSION,
+      ApiVersion: API_VERSION,
+      Os: "linux",
+      Arch: Deno.build.arch,
+      KernelVersion: Deno.osRelease(),
+      DenoVersion: Deno.version.deno,
+    };
+  }
+
+  // ---- internals ---------------------------------------------------------
+
+  #get(id: string): ContainerRecord {
+    const r = this.records.get(id);
+    if (!r) throw PolisError.notFound(`No such container: ${id}`);
+    return r;
+  }
+
+  #networkMode(spec: ContainerCreateSpec): NetworkMode {
+    const m: string = spec.networkMode ?? "none";
+    if (m !== "none" && m !== "host") {
+      throw PolisError.invalid(`network mode "${m}" is not supported: use none or host`);
+    }
+    return m;
+  }
+
+  #freeName(): string {
+    for (let i = 0; i < 20; i++) {
+      const n = generateName();
+      if (!this.records.nameExists(n)) return n;
+    }
+    return `polis_${newId().slice(0, 12)}`;
+  }
+
+  #imageName(rec: ContainerRecord): string {
+    return rec.config.imageRef;
+  }
+
+  #containerDir(id: string): string {
+    return `${this.opts.root}/containers/${id}`;
+  }
+
+  #logPath(id: string): string {
+    return `${this.#containerDir(id)}/${id}-json.log`;
+  }
+
+  #makeFifos(id: string): string[] {
+    const dir = `${this.opts.runDir}/fifos/${id}`;
+    Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const paths = [`${dir}/stdout`, `${dir}/stderr`];
+    for (const p of paths) {
+      removeIfExistsSync(p);
+      runtime.makeFifo(p, 0o600);
+    }
+    return paths;
+  }
+
+  #mountRootfs(desc: RootfsDescription): string {
+    if (desc.kind === "copy") return desc.path;
+    if (!runtime.isMountPoint(desc.target)) runtime.mountOverlay(desc);
+    return desc.target;
+  }
+
+  #unmountRootfs(desc: RootfsDescription): void {
+    if (desc.kind === "copy") return;
+    if (runtime.isMountPoint(desc.target)) runtime.unmount(desc.target);
+  }
+
+  async #runtimeDelete(id: string): Promise<void> {
+    try {
+      await runtime.deleteContainer(this.#rt, id, { force: true });
+    } catch (e) {
+      if (!(e instanceof PolisError && e.code === "not_found")) throw e;
+    }
+  }
+
+  #daemonId(): string {
+    const row = this.db.prepare("SELECT value FROM meta WHERE key = 'id'").get() as
+      | { value: string }
+      | undefined;
+    if (row) return row.value;
+    const id = newId();
+    this.db.prepare("INSERT OR IGNORE INTO meta (key, value) VALUES ('id', ?)").run(id);
+    return id;
+  }
+
+  #notify(id: string): void {
+    const set = this.#changes.get(id);
+    if (!set) return;
+    this.#changes.delete(id);
+    for (const f of set) f();
+  }
+
+  #changed(id: string): Promise<void> {
+    return new Promise((resolve) => {
+      const set = this.#changes.get(id) ?? new Set();
+      set.add(resolve);
+      this.#changes.set(id, set);
+      // Fallback so a missed notification never stalls a follower for long.
+      setTimeout(resolve, 1000);
+    });
+  }
+
+  /** Serialises lifecycle operations per container. */
+  #locked<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.#locks.get(id) ?? Promise.resolve();
+    const next = prev.then(fn, fn);
+    const settled = next.catch(() => {});
+    this.#locks.set(id, settled);
+    void settled.then(() => {
+      if (this.#locks.get(id) === settled) this.#locks.delete(id);
+    });
+    return next;
+  }
+
+  /**
+   * After a restart: adopt containers still running, finish those that ended
+   * while we were away, and remove leftovers that have no record.
+   */
+  async #reconcile(): Promise<void> {
+    const known = new Set<string>();
+    for (const rec of this.records.all()) {
+      known.add(rec.id);
+      if (rec.state.status === "removing") {
+        await this.#removeFiles(rec).catch((e) =>
+          logger.warn("finish removal", { id: rec.id, error: String(e) })
+        );
+        this.records.delete(rec.id);
+        continue;
+      }
+      if (rec.state.status !== "running") {
+        // A start interrupted by a crash may have left a runtime state or a mount.
+        await this.#runtimeDelete(rec.id).catch(() => {});
+        try {
+          this.#unmountRootfs(this.images.prepareRootfs(rec.imageId, rec.id));
+        } catch {
+          // image gone
+        }
+        continue;
+      }
+      let alive = false;
+      try {
+        const st = runtime.containerState(this.#rt, rec.id);
+        alive = st.status === "running" && st.pid === rec.state.pid;
+      } catch {
+        alive = false;
+      }
+      if (alive) {
+        this.#adopt(rec);
+      } else {
+        // Ended while the daemon was away: record it and clean up.
+        const writer = new LogWriter(this.#logPath(rec.id));
+        this.#live.set(rec.id, {
+          pid: rec.state.pid,
+          writer,
+          pumps: Promise.resolve(),
+          fifos: [`${this.opts.runDir}/fifos/${rec.id}/stdout`, `${this.opts.runDir}/fifos/${rec.id}/stderr`],
+          exited: Promise.resolve(),
+          adopted: true,
+        });
+        await this.#onExit(rec.id, undefined);
+      }
+    }
+    this.#removeOrphans(known);
+  }
+
+  #adopt(rec: ContainerRecord): void {
+    const id = rec.id;
+    const fifos = [`${this.opts.runDir}/fifos/${id}/stdout`, `${this.opts.runDir}/fifos/${id}/stderr`];
+    const writer = new LogWriter(this.#logPath(id));
+    writer.onAppend(() => this.#notify(id));
+    const pumps = Promise.all([
+      pumpFifo(fifos[0], "stdout", writer),
+      pumpFifo(fifos[1], "stderr", writer),
+    ]).then(() => {}, (e) => logger.warn("log pump failed", { id, error: String(e) }));
+    const live: Live = { pid: rec.state.pid, writer, pumps, fifos, exited: Promise.resolve(), adopted: true };
+    live.exited = this.#reaper.watch(rec.state.pid).then(
+      (s) => {
+        // If the container died before our FIFO open, unblock the stuck reader.
+        for (const f of fifos) releaseFifoReader(f);
+        return this.#onExit(id, s.exitCode >= 0 ? s.exitCode : undefined);
+      },
+      (e) => this.#onExit(id, undefined, String(e)),
+    );
+    this.#live.set(id, live);
+    logger.info("adopted running container", { id, pid: rec.state.pid });
+  }
+
+  #removeOrphans(known: Set<string>): void {
+    for (const dir of [`${this.opts.root}/containers`, `${this.opts.runDir}/fifos`]) {
+      let entries: Deno.DirEntry[] = [];
+      try {
+        entries = [...Deno.readDirSync(dir)];
+      } catch {
+        continue;
+      }
+      for (const e of entries) {
+        if (known.has(e.name) || !/^[0-9a-f]{64}$/.test(e.name)) continue;
+        try {
+          const target = `${dir}/${e.name}/rootfs`;
+          if (existsSync(target) && runtime.isMountPoint(target)) runtime.unmount(target);
+          this.images.removeRootfs(e.name);
+          removeIfExistsSync(`${dir}/${e.name}`, true);
+        } catch (err) {
+          logger.warn("remove orphan", { id: e.name, error: String(err) });
+        }
+      }
+    }
+  }
+}
+
+function mapStartError(err: unknown): PolisError {
+  const e = err instanceof PolisError ? err : PolisError.internal(String(err), err);
+  const msg = e.message;
+  let exitCode: number | undefined;
+  if (/executable file not found|no such file or directory/i.test(msg)) exitCode = 127;
+  else if (/permission denied|exec format error/i.test(msg)) exitCode = 126;
+  if (exitCode === undefined) return e;
+  return new PolisError(e.code === "internal" ? "invalid_argument" : e.code, msg, {
+    cause: e,
+    details: { ...(e.details ?? {}), exitCode },
+  });
+}
+
+function matchFilters(
+  rec: ContainerRecord,
+  filters: Record<string, string[]>,
+  imageName: (r: ContainerRecord) => string,
+): boolean {
+  for (const [key, values] of Object.entries(filters)) {
+    if (!values.length) continue;
+    const ok = values.some((v) => {
+      switch (key) {
+        case "id":
+          return rec.id.startsWith(v);
+        case "name":
+          return rec.name.includes(v.replace(/^\//, ""));
+        case "status":
+          return rec.state.status === v;
+        case "label": {
+          const [k, val] = v.split("=", 2);
+          const labels = rec.config.spec.labels ?? {};
+          return val === undefined ? k in labels : labels[k] === val;
+        }
+        case "ancestor":
+          return imageName(rec) === v || rec.imageId === v || rec.imageId.startsWith(`sha256:${v}`);
+        case "exited":
+          return rec.state.status === "exited" && String(rec.state.exitCode) === v;
+        default:
+          throw PolisError.invalid(`invalid filter "${key}"`);
+      }
+    });
+    if (!ok) return false;
+  }
+  return true;
+}
+
+function shellJoin(args: string[]): string {
+  return args.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : JSON.stringify(a))).join(" ");
+}
+
+function safe<T>(fn: () => T, fallback: T): T {
+  try {
+    return fn();
+  } catch {
+    return fallback;
+  }
+}
+
+function osName(): string {
+  const text = Deno.readTextFileSync("/etc/os-release");
+  const m = /^PRETTY_NAME="?([^"\n]*)"?/m.exec(text);
+  return m ? m[1] : "Linux";
+}
+
+export type { ImageRecord };
