@@ -1,0 +1,46 @@
+/**
+ * The low-level runtime: executes an OCI runtime-spec bundle (config.json + rootfs) with
+ * namespaces, mounts, pivot_root, cgroups and capabilities, and keeps per-container state.
+ * Typed options in, typed state out: it never reads argv, env or stdout (see oci-cli.ts).
+ *
+ * ```ts
+ * const cfg = { stateRoot: "/run/polis/runtime" };
+ * becomeSubreaper();                 // once, at daemon start
+ * const reaper = new Reaper();
+ * const st = await createContainer(cfg, { id: "c1", bundle: "/var/lib/polis/b/c1",
+ *   stdio: { stdout: "/run/polis/c1.out", stderr: "/run/polis/c1.err" } });
+ * const exited = reaper.watch(st.pid!);
+ * await startContainer(cfg, "c1");
+ * const { exitCode } = await exited;
+ * await deleteContainer(cfg, "c1");
+ * ```
+ * @module
+ */
+
+import { setChildSubreaper } from "../../ffi/mod.ts";
+
+export type { OciState, RuntimeConfig, Status } from "./state.ts";
+export type { CreateOptions } from "./create.ts";
+export type { ExitStatus, ReaperOptions } from "./reaper.ts";
+export type { OverlayDescription } from "./overlay.ts";
+export type { Spec } from "./spec.ts";
+export { createContainer } from "./create.ts";
+export { startContainer } from "./start.ts";
+export { killContainer } from "./kill.ts";
+export { deleteContainer } from "./delete.ts";
+export { containerState, listContainers } from "./list.ts";
+export { Reaper, UNKNOWN_EXIT_CODE } from "./reaper.ts";
+export { bindMount, mountOverlay, unmount } from "./overlay.ts";
+export { parseSignal } from "./signals.ts";
+export { loadSpec, parseSpec } from "./spec.ts";
+export { runSetupHelper } from "./setup.ts";
+export { runInit } from "./init.ts";
+export { runOciCli } from "./oci-cli.ts";
+
+/**
+ * Makes this process a child subreaper: containers whose `_setup` helper exits are
+ * re-parented to it, so it can collect their exit statuses (with `Reaper`).
+ */
+export function becomeSubreaper(): void {
+  setChildSubreaper();
+}
