@@ -1,0 +1,90 @@
+/**
+ * `polis daemon` options: flags over environment over defaults. Pure.
+ * @module
+ */
+
+import { PolisError } from "../core/mod.ts";
+
+export interface DaemonOptions {
+  root: string;
+  runDir: string;
+  socket: string;
+  tcp?: { hostname: string; port: number };
+  cgroupParent: string;
+  storageDriver: "overlay" | "copy" | "auto";
+}
+
+export const DAEMON_USAGE = `Usage:  polis daemon [OPTIONS]
+
+Run the Polis daemon: serves the API on a unix socket and runs containers.
+
+Options:
+      --root DIR             persistent state (default /var/lib/polis, env POLIS_ROOT)
+      --run-dir DIR          volatile state (default /run/polis, env POLIS_RUN_DIR)
+      --socket PATH          unix socket (default <run-dir>/polis.sock, env POLIS_SOCKET)
+      --tcp HOST:PORT        also serve the API on TCP (no auth: bind to loopback)
+      --cgroup-parent PATH   parent cgroup for containers (default "polis", relative to the
+                             daemon's own cgroup; env POLIS_CGROUP_PARENT)
+      --storage-driver D     overlay, copy or auto (default auto)
+  -h, --help                 print this help
+`;
+
+const VALUE_FLAGS = new Set([
+  "--root",
+  "--run-dir",
+  "--socket",
+  "--tcp",
+  "--cgroup-parent",
+  "--storage-driver",
+]);
+
+export function parseDaemonArgs(
+  args: string[],
+  env: (k: string) => string | undefined,
+): DaemonOptions | "help" {
+  const flags = new Map<string, string>();
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === "-h" || a === "--help") return "help";
+    const eq = a.indexOf("=");
+    const name = eq > 0 ? a.slice(0, eq) : a;
+    if (!VALUE_FLAGS.has(name)) {
+      throw PolisError.invalid(
+        a.startsWith("-") ? `unknown flag: ${name}` : `unexpected argument "${a}"`,
+      );
+    }
+    const value = eq > 0 ? a.slice(eq + 1) : args[++i];
+    if (value === undefined || value === "") {
+      throw PolisError.invalid(`flag needs an argument: ${name}`);
+    }
+    flags.set(name, value);
+  }
+  const runDir = flags.get("--run-dir") ?? env("POLIS_RUN_DIR") ?? "/run/polis";
+  const opts: DaemonOptions = {
+    root: flags.get("--root") ?? env("POLIS_ROOT") ?? "/var/lib/polis",
+    runDir,
+    socket: flags.get("--socket") ?? env("POLIS_SOCKET") ?? `${runDir}/polis.sock`,
+    cgroupParent: flags.get("--cgroup-parent") ?? env("POLIS_CGROUP_PARENT") ?? "polis",
+    storageDriver: "auto",
+  };
+  const driver = flags.get("--storage-driver");
+  if (driver !== undefined) {
+    if (driver !== "overlay" && driver !== "copy" && driver !== "auto") {
+      throw PolisError.invalid(`invalid --storage-driver "${driver}": use overlay, copy or auto`);
+    }
+    opts.storageDriver = driver;
+  }
+  const tcp = flags.get("--tcp");
+  if (tcp !== undefined) {
+    const m = /^(.*):(\d{1,5})$/.exec(tcp);
+    const port = m ? Number(m[2]) : NaN;
+    if (!m || port < 1 || port > 65535) {
+      throw PolisError.invalid(`invalid --tcp "${tcp}": use HOST:PORT`);
+    }
+    opts.tcp = { hostname: m[1] || "127.0.0.1", port };
+  }
+  for (const [k, v] of [["--root", opts.root], ["--run-dir", opts.runDir], ["--socket", opts.socket]]) {
+    if (!v.startsWith("/")) throw PolisError.invalid(`${k} must be an absolute path, got "${v}"`);
+  }
+  return opts;
+}
