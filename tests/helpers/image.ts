@@ -189,6 +189,14 @@ export async function cleanupImages(): Promise<void> {
 
 async function build(): Promise<BusyboxImages> {
   const dir = await Deno.makeTempDir({ prefix: "polis-test-images-" });
+  // The cache lives as long as the test process; remove it when the process ends.
+  globalThis.addEventListener("unload", () => {
+    try {
+      Deno.removeSync(dir, { recursive: true });
+    } catch {
+      // already gone
+    }
+  });
   try {
     const oci = `${dir}/oci`;
     const bundle = `${dir}/bundle`;
