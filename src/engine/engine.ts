@@ -26,7 +26,9 @@ import {
 } from "../image/mod.ts";
 import * as runtime from "../runtime/mod.ts";
 import { detectCgroupMode, openCgroup } from "../security/mod.ts";
+import { mkfifo } from "../../ffi/mod.ts";
 import { openDatabase } from "./db.ts";
+import { isMountPoint } from "./mounts.ts";
 import { statusText } from "./humanize.ts";
 import { LogWriter, pumpFifo, readLogs, releaseFifoReader } from "./logs.ts";
 import {
@@ -150,9 +152,12 @@ export class Engine implements EngineApi {
       spec,
       imageRef: spec.image,
       args: proc.args,
-      env: [...proc.env, ...(proc.env.some((e) => e.startsWith("HOSTNAME=")) ? [] : [
-        `HOSTNAME=${hostname}`,
-      ])],
+      env: [
+        ...proc.env,
+        ...(proc.env.some((e) => e.startsWith("HOSTNAME=")) ? [] : [
+          `HOSTNAME=${hostname}`,
+        ]),
+      ],
       cwd: proc.cwd,
       user: proc.user,
       hostname,
@@ -241,7 +246,7 @@ export class Engine implements EngineApi {
       const state: ContainerState = {
         ...rec.state,
         status: "running",
-        pid: st.pid,
+        pid: st.pid!,
         exitCode: 0,
         oomKilled: false,
         error: "",
@@ -251,14 +256,14 @@ export class Engine implements EngineApi {
       };
       this.records.updateState(id, state);
       const live: Live = {
-        pid: st.pid,
+        pid: st.pid!,
         writer,
         pumps,
         fifos,
         exited: Promise.resolve(),
         adopted: false,
       };
-      live.exited = this.#reaper.watch(st.pid).then(
+      live.exited = this.#reaper.watch(st.pid!).then(
         (s) => this.#onExit(id, s.exitCode),
         (e) => this.#onExit(id, undefined, String(e)),
       );
@@ -403,7 +408,9 @@ export class Engine implements EngineApi {
       this.records.delete(rec.id);
       const waiters = this.#waiters.get(rec.id) ?? [];
       this.#waiters.delete(rec.id);
-      for (const w of waiters) w({ StatusCode: cur.state.exitCode, OOMKilled: cur.state.oomKilled });
+      for (const w of waiters) {
+        w({ StatusCode: cur.state.exitCode, OOMKilled: cur.state.oomKilled });
+      }
       this.#notify(rec.id);
     });
   }
@@ -465,7 +472,7 @@ export class Engine implements EngineApi {
       Image: rec.imageId,
       Name: `/${rec.name}`,
       RestartCount: s.restartCount,
-      Driver: this.images.driver,
+      Driver: this.images.overlay ? "overlay" : "copy",
       LogPath: this.#logPath(rec.id),
       HostConfig: {
         Memory: c.spec.memory ?? 0,
@@ -492,7 +499,12 @@ export class Engine implements EngineApi {
     const rec = this.records.resolve(ref);
     const id = rec.id;
     return readLogs(this.#logPath(id), opts, {
-      live: () => this.#live.has(id),
+      // A follower attached before start (as `run` does) waits for the first start.
+      live: () => {
+        if (this.#live.has(id)) return true;
+        const r = this.records.get(id);
+        return r !== undefined && r.state.status === "created" && !r.state.error;
+      },
       changed: () => this.#changed(id),
     });
   }
@@ -541,7 +553,7 @@ export class Engine implements EngineApi {
       ContainersPaused: 0,
       ContainersStopped: all.length - running,
       Images: this.images.list().length,
-      Driver: this.images.driver,
+      Driver: this.images.overlay ? "overlay" : "copy",
       CgroupDriver: "cgroupfs",
       CgroupVersion: mode === "v2" ? "2" : "1",
       KernelVersion: Deno.osRelease(),
@@ -609,20 +621,20 @@ export class Engine implements EngineApi {
     const paths = [`${dir}/stdout`, `${dir}/stderr`];
     for (const p of paths) {
       removeIfExistsSync(p);
-      runtime.makeFifo(p, 0o600);
+      mkfifo(p, 0o600);
     }
     return paths;
   }
 
   #mountRootfs(desc: RootfsDescription): string {
     if (desc.kind === "copy") return desc.path;
-    if (!runtime.isMountPoint(desc.target)) runtime.mountOverlay(desc);
+    if (!isMountPoint(desc.target)) runtime.mountOverlay(desc, desc.target);
     return desc.target;
   }
 
   #unmountRootfs(desc: RootfsDescription): void {
     if (desc.kind === "copy") return;
-    if (runtime.isMountPoint(desc.target)) runtime.unmount(desc.target);
+    if (isMountPoint(desc.target)) runtime.unmount(desc.target);
   }
 
   async #runtimeDelete(id: string): Promise<void> {
@@ -713,7 +725,10 @@ export class Engine implements EngineApi {
           pid: rec.state.pid,
           writer,
           pumps: Promise.resolve(),
-          fifos: [`${this.opts.runDir}/fifos/${rec.id}/stdout`, `${this.opts.runDir}/fifos/${rec.id}/stderr`],
+          fifos: [
+            `${this.opts.runDir}/fifos/${rec.id}/stdout`,
+            `${this.opts.runDir}/fifos/${rec.id}/stderr`,
+          ],
           exited: Promise.resolve(),
           adopted: true,
         });
@@ -725,14 +740,24 @@ export class Engine implements EngineApi {
 
   #adopt(rec: ContainerRecord): void {
     const id = rec.id;
-    const fifos = [`${this.opts.runDir}/fifos/${id}/stdout`, `${this.opts.runDir}/fifos/${id}/stderr`];
+    const fifos = [
+      `${this.opts.runDir}/fifos/${id}/stdout`,
+      `${this.opts.runDir}/fifos/${id}/stderr`,
+    ];
     const writer = new LogWriter(this.#logPath(id));
     writer.onAppend(() => this.#notify(id));
     const pumps = Promise.all([
       pumpFifo(fifos[0], "stdout", writer),
       pumpFifo(fifos[1], "stderr", writer),
     ]).then(() => {}, (e) => logger.warn("log pump failed", { id, error: String(e) }));
-    const live: Live = { pid: rec.state.pid, writer, pumps, fifos, exited: Promise.resolve(), adopted: true };
+    const live: Live = {
+      pid: rec.state.pid,
+      writer,
+      pumps,
+      fifos,
+      exited: Promise.resolve(),
+      adopted: true,
+    };
     live.exited = this.#reaper.watch(rec.state.pid).then(
       (s) => {
         // If the container died before our FIFO open, unblock the stuck reader.
@@ -757,7 +782,7 @@ export class Engine implements EngineApi {
         if (known.has(e.name) || !/^[0-9a-f]{64}$/.test(e.name)) continue;
         try {
           const target = `${dir}/${e.name}/rootfs`;
-          if (existsSync(target) && runtime.isMountPoint(target)) runtime.unmount(target);
+          if (existsSync(target) && isMountPoint(target)) runtime.unmount(target);
           this.images.removeRootfs(e.name);
           removeIfExistsSync(`${dir}/${e.name}`, true);
         } catch (err) {

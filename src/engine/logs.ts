@@ -127,7 +127,10 @@ function readFrom(path: string, offset: number): { lines: string[]; offset: numb
     const text = new TextDecoder().decode(buf.subarray(0, got));
     const last = text.lastIndexOf("\n");
     if (last < 0) return { lines: [], offset };
-    return { lines: text.slice(0, last).split("\n"), offset: offset + byteLen(text.slice(0, last + 1)) };
+    return {
+      lines: text.slice(0, last).split("\n"),
+      offset: offset + byteLen(text.slice(0, last + 1)),
+    };
   } finally {
     fs.closeSync(fd);
   }

@@ -119,7 +119,8 @@ export class ContainerRecords {
   }
 
   all(): ContainerRecord[] {
-    return (this.db.prepare("SELECT * FROM containers ORDER BY created DESC").all() as unknown as Row[])
+    return (this.db.prepare("SELECT * FROM containers ORDER BY created DESC")
+      .all() as unknown as Row[])
       .map(fromRow);
   }
 

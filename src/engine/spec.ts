@@ -123,7 +123,12 @@ export function buildOciSpec(s: BundleSettings): Record<string, unknown> {
     root: { path: s.rootfs, readonly: s.readonlyRootfs ?? false },
     hostname: s.hostname,
     mounts: [
-      { destination: "/proc", type: "proc", source: "proc", options: ["nosuid", "noexec", "nodev"] },
+      {
+        destination: "/proc",
+        type: "proc",
+        source: "proc",
+        options: ["nosuid", "noexec", "nodev"],
+      },
       {
         destination: "/dev",
         type: "tmpfs",
