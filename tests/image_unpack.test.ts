@@ -3,6 +3,7 @@
  * mknod/lsetxattr), and every hostile archive refused without writing outside.
  */
 import { deepStrictEqual as eq, ok, rejects } from "node:assert/strict";
+import { zstdCompressSync } from "node:zlib";
 import { PolisError } from "../src/core/errors.ts";
 import type { FsOps } from "../src/image/fsops.ts";
 import { unpackLayerAtomically, type UnpackOptions } from "../src/image/unpack.ts";
@@ -241,16 +242,36 @@ Deno.test("a layer whose content does not match its diff id is refused and remov
   });
 });
 
-Deno.test("zstd and garbage layers are refused with a clear message", async () => {
+Deno.test("zstd layers are inflated; the diff id is of the tar", async () => {
   await withTemp(async (dir) => {
-    const zstd = new Uint8Array([0x28, 0xb5, 0x2f, 0xfd, 1, 2, 3, 4]);
+    const bytes = await tarBytes([{ name: "z", body: "zstd!" }]);
+    const res = await unpackLayerAtomically(
+      streamOf(zstdCompressSync(bytes)),
+      `${dir}/l`,
+      dir,
+      opts(),
+    );
+    eq(res.diffId, await sha256(bytes));
+    eq(Deno.readTextFileSync(`${dir}/l/z`), "zstd!");
+  });
+});
+
+Deno.test("xz, corrupt gzip and garbage layers are refused with a clear message", async () => {
+  await withTemp(async (dir) => {
+    const xz = new Uint8Array([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0, 1, 2]);
     await rejects(
-      unpackLayerAtomically(streamOf(zstd), `${dir}/l`, dir, opts()),
-      /zstd-compressed content is not supported/,
+      unpackLayerAtomically(streamOf(xz), `${dir}/l`, dir, opts()),
+      { message: "layer sha256:test: xz-compressed content is not supported" },
+    );
+    const gz = await gzip(await tarBytes([{ name: "a", body: "a".repeat(5000) }]));
+    gz[40] ^= 0xff;
+    await rejects(
+      unpackLayerAtomically(streamOf(gz), `${dir}/l`, dir, opts()),
+      /^PolisError: layer sha256:test: /,
     );
     await rejects(
       unpackLayerAtomically(streamOf(new Uint8Array(1024).fill(9)), `${dir}/l`, dir, opts()),
-      /malformed tar/,
+      /layer sha256:test: malformed tar/,
     );
     eq(listTree(dir), []);
   });

@@ -7,6 +7,8 @@
  */
 
 import { Buffer } from "node:buffer";
+import { Duplex } from "node:stream";
+import { createZstdDecompress } from "node:zlib";
 import tar from "tar-stream";
 import { PolisError } from "../core/errors.ts";
 
@@ -76,8 +78,8 @@ async function peek(
 }
 
 /**
- * Returns the uncompressed stream: gzip is inflated; zstd, bzip2 and xz are
- * refused with a clear message naming `what`.
+ * Returns the uncompressed stream: gzip and zstd are inflated; bzip2 and xz
+ * are refused with a clear message naming `what`.
  */
 export async function decompressed(
   input: ReadableStream<Uint8Array>,
@@ -95,6 +97,10 @@ export async function decompressed(
           Uint8Array
         >,
       );
+    case "zstd":
+      return stream.pipeThrough(
+        Duplex.toWeb(createZstdDecompress()) as unknown as TransformStream<Uint8Array, Uint8Array>,
+      );
     default:
       await stream.cancel();
       throw PolisError.invalid(`${what}: ${kind}-compressed content is not supported`);
@@ -109,6 +115,7 @@ export async function decompressed(
 export async function* readTar(
   input: ReadableStream<Uint8Array>,
   onChunk?: (chunk: Uint8Array) => void,
+  what = "archive",
 ): AsyncGenerator<TarEntry> {
   const extract = tar.extract();
   const reader = input.getReader();
@@ -148,7 +155,7 @@ export async function* readTar(
     }
     finished = true;
   } catch (e) {
-    throw e instanceof PolisError ? e : PolisError.invalid(`malformed tar: ${errText(e)}`);
+    throw e instanceof PolisError ? e : PolisError.invalid(`${what}: malformed tar: ${errText(e)}`);
   } finally {
     stopped = true;
     if (!finished) {

@@ -69,7 +69,7 @@ export async function unpackLayer(
   const hash = createHash("sha256");
   const writer = new LayerWriter(dest, opts);
   const tarStream = await decompressed(input, opts.label);
-  for await (const entry of readTar(tarStream, (chunk) => hash.update(chunk))) {
+  for await (const entry of readTar(tarStream, (chunk) => hash.update(chunk), opts.label)) {
     await writer.entry(entry.header, entry.body);
   }
   writer.finish();
