@@ -98,7 +98,7 @@ function readJson(path: string, what: string, expected?: string): unknown {
   const bytes = Deno.readFileSync(path);
   if (expected !== undefined && `sha256:${sha256Hex(bytes)}` !== expected) {
     throw PolisError.invalid(
-      `image archive: ${what} ${expected}: content does not match its digest`,
+      `image archive: ${what}: content does not match its digest`,
     );
   }
   try {
