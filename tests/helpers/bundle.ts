@@ -279,3 +279,52 @@ export function makeBundle(o: BundleOptions = {}): TestBundle {
   b.write();
   return b;
 }
+
+/** The dev entry that dispatches _init/_setup/oci until main.ts does. */
+export const DEV_MAIN = new URL("../../src/runtime/dev-main.ts", import.meta.url).pathname;
+
+/** Points selfCommand() at the dev entry unless the caller already chose one. */
+export function useDevSelf(): void {
+  if (!Deno.env.get("POLIS_SELF")) {
+    Deno.env.set("POLIS_SELF", `${Deno.execPath()} run -A --unstable-net --quiet ${DEV_MAIN}`);
+  }
+}
+
+export interface OciResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs `polis oci --root <root> <args>` through POLIS_SELF. Output goes through files, not
+ * pipes: after `create` the container's init keeps them open until it exits. With `outFile`
+ * stdout and stderr are appended there (the container's output lands there too) and the
+ * result's stdout/stderr are empty.
+ */
+export async function oci(root: string, args: string[], outFile?: string): Promise<OciResult> {
+  useDevSelf();
+  const self = Deno.env.get("POLIS_SELF")!.split(" ").filter(Boolean);
+  const dir = Deno.makeTempDirSync({ prefix: "polis-oci-out-" });
+  try {
+    const q = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
+    const cmd = [...self, "oci", "--root", root, ...args].map(q).join(" ");
+    const redirect = outFile ? `>>${q(outFile)} 2>&1` : `>${q(`${dir}/out`)} 2>${q(`${dir}/err`)}`;
+    const st = await new Deno.Command("/bin/sh", {
+      args: ["-c", `exec ${cmd} ${redirect} </dev/null`],
+    }).output();
+    const read = (f: string) => (outFile ? "" : Deno.readTextFileSync(`${dir}/${f}`));
+    return { code: st.code, stdout: read("out"), stderr: read("err") };
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+}
+
+/** Waits until `fn` returns true (polling), or fails after `ms`. */
+export async function waitFor(fn: () => boolean, ms = 10_000, what = "condition"): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!fn()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
