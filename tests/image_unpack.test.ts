@@ -218,6 +218,22 @@ for (const [name, entries] of Object.entries(hostileLayers("/OUTSIDE"))) {
   });
 }
 
+Deno.test("a GNU sparse entry is refused instead of silently dropped", async () => {
+  await withTemp(async (dir) => {
+    const bytes = await tarBytes([{ name: "sparse", body: "data" }]);
+    // Turn the file's typeflag into 'S' and fix the header checksum.
+    bytes[156] = "S".charCodeAt(0);
+    bytes.fill(0x20, 148, 156);
+    const sum = bytes.subarray(0, 512).reduce((a, b) => a + b, 0);
+    bytes.set(new TextEncoder().encode(sum.toString(8).padStart(6, "0") + "\0 "), 148);
+    await rejects(
+      unpackLayerAtomically(streamOf(bytes), `${dir}/l`, dir, opts()),
+      /entry "sparse" has an unsupported tar entry type/,
+    );
+    eq(listTree(dir), []);
+  });
+});
+
 Deno.test("the exact refusal message names the layer and the entry", async () => {
   await withTemp(async (dir) => {
     const bytes = await tarBytes([{ name: "../x", body: "x" }]);

@@ -162,7 +162,8 @@ class LayerWriter {
       this.ensureDir(parent, header.name);
       if (base.startsWith(WHITEOUT_PREFIX)) return this.whiteout(parent, base, rel, header.name);
       const abs = this.abs(rel);
-      switch (header.type) {
+      // The typings list only content types; the parser can also yield metadata types or null.
+      switch (header.type as string | null) {
         case "directory":
           this.makeDir(rel);
           this.meta(abs, header, "dir");
@@ -198,8 +199,14 @@ class LayerWriter {
           this.opts.ops.mknod(abs, S_IFIFO | (header.mode & 0o7777), 0, 0);
           this.meta(abs, header, "file");
           return;
+        case "pax-header":
+        case "pax-global-header":
+        case "gnu-long-path":
+        case "gnu-long-link-path":
+          return; // metadata records; tar-stream folds them into the entries they describe
         default:
-          return; // tar-stream already folds pax and GNU long-name headers into entries
+          // GNU sparse files and other exotic types: refusing beats a silently broken rootfs.
+          throw this.fail(header.name, `has an unsupported tar entry type (${header.type})`);
       }
     } catch (e) {
       if (e instanceof PolisError) throw e;
