@@ -158,9 +158,15 @@ export class BlobStore implements BlobReader, BlobIngester, BlobLister {
     content: ReadableStream<Uint8Array>,
     opts: IngestOptions = {},
   ): Promise<IngestResult> {
-    if (opts.expected !== undefined) digestHex(opts.expected);
     const tmp = `${this.tmpDir}/ingest-${randomSuffix()}`;
-    const file = await Deno.open(tmp, { write: true, createNew: true, mode: 0o600 });
+    let file: Deno.FsFile;
+    try {
+      if (opts.expected !== undefined) digestHex(opts.expected);
+      file = await Deno.open(tmp, { write: true, createNew: true, mode: 0o600 });
+    } catch (e) {
+      await content.cancel().catch(() => {}); // release whatever feeds the stream
+      throw e;
+    }
     let info: BlobInfo;
     try {
       try {
