@@ -13,7 +13,15 @@ import {
   resolveUser,
   type RootfsDescription,
 } from "../src/image/mod.ts";
-import { busyboxImages, copyDir, isRoot, readJson, streamOf, tarBytes } from "./helpers/image.ts";
+import {
+  busyboxImages,
+  busyboxVariant,
+  copyDir,
+  isRoot,
+  readJson,
+  streamOf,
+  tarBytes,
+} from "./helpers/image.ts";
 
 const ignore = !isRoot;
 if (ignore) console.log("image_store tests need root (overlay mounts, owners): skipped");
@@ -518,5 +526,41 @@ Deno.test({
       if (d.kind === "copy") checkWhiteoutView(d.path);
       copying.removeRootfs("flip");
       eq(ls(`${root}/containers`), []);
+    }),
+});
+
+Deno.test({
+  name: "a test variant image carries its config and extra files through load",
+  ignore,
+  fn: () =>
+    withStore(async ({ store }) => {
+      const archive = await busyboxVariant({
+        name: "polis-test/app:1",
+        entrypoint: ["/bin/sh", "-c"],
+        cmd: ["cat /srv/hello"],
+        env: ["MODE=test"],
+        workingDir: "/srv",
+        user: "65534",
+        files: [{ name: "srv/", type: "directory" }, { name: "srv/hello", body: "hi\n" }],
+      });
+      eq(await store.load(archive), { loaded: ["polis-test/app:1"] });
+      const img = store.get("polis-test/app:1");
+      eq(resolveProcess(img.config, {}), {
+        args: ["/bin/sh", "-c", "cat /srv/hello"],
+        env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "MODE=test"],
+        cwd: "/srv",
+        user: "65534",
+      });
+      const d = store.prepareRootfs(img.id, "variant");
+      try {
+        const rootfs = await mountOverlay(d);
+        try {
+          eq((await sh("chroot", rootfs, "/bin/sh", "-c", "cat /srv/hello")).trim(), "hi");
+        } finally {
+          await sh("umount", rootfs);
+        }
+      } finally {
+        store.removeRootfs("variant");
+      }
     }),
 });

@@ -306,6 +306,70 @@ async function build(): Promise<BusyboxImages> {
   }
 }
 
+export interface VariantOptions {
+  /** The name the archive carries, e.g. "polis-test/app:1". */
+  name: string;
+  entrypoint?: string[];
+  cmd?: string[];
+  env?: string[];
+  workingDir?: string;
+  user?: string;
+  labels?: Record<string, string>;
+  stopSignal?: string;
+  /** Extra entries, added as one more layer on top of busybox. */
+  files?: TarSpec[];
+}
+
+const variants = new Map<string, Promise<string>>();
+
+/**
+ * A docker-save archive of busybox with a different config and/or extra files,
+ * built once per process per name. Returns the archive's path.
+ */
+export function busyboxVariant(opts: VariantOptions): Promise<string> {
+  const key = JSON.stringify(opts);
+  let p = variants.get(key);
+  if (!p) {
+    p = buildVariant(opts, variants.size);
+    variants.set(key, p);
+  }
+  return p;
+}
+
+async function buildVariant(o: VariantOptions, n: number): Promise<string> {
+  const imgs = await busyboxImages();
+  const tag = `variant-${n}`;
+  const args = ["config", "--image", `${imgs.ociDir}:busybox:latest`, "--tag", tag];
+  if (o.entrypoint) {
+    args.push("--clear=config.entrypoint");
+    for (const a of o.entrypoint) args.push("--config.entrypoint", a);
+  }
+  if (o.cmd) {
+    args.push("--clear=config.cmd");
+    for (const a of o.cmd) args.push("--config.cmd", a);
+  }
+  for (const e of o.env ?? []) args.push("--config.env", e);
+  if (o.workingDir !== undefined) args.push("--config.workingdir", o.workingDir);
+  if (o.user !== undefined) args.push("--config.user", o.user);
+  for (const [k, v] of Object.entries(o.labels ?? {})) args.push("--config.label", `${k}=${v}`);
+  if (o.stopSignal !== undefined) args.push("--config.stopsignal", o.stopSignal);
+  await run("umoci", args);
+  if (o.files?.length) {
+    const layer = `${imgs.dir}/${tag}-layer.tar`;
+    await Deno.writeFile(layer, await tarBytes(o.files));
+    await run("umoci", ["raw", "add-layer", "--image", `${imgs.ociDir}:${tag}`, layer]);
+  }
+  const out = `${imgs.dir}/${tag}.tar`;
+  await run("skopeo", [
+    "--insecure-policy",
+    "copy",
+    "--quiet",
+    `oci:${imgs.ociDir}:${tag}`,
+    `docker-archive:${out}:${o.name}`,
+  ]);
+  return out;
+}
+
 /** Copies an OCI layout dir (to tamper with a copy). */
 export async function copyDir(src: string, dst: string): Promise<void> {
   await run("cp", ["-a", src, dst]);
