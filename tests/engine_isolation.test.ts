@@ -18,7 +18,10 @@ daemonTest("containers are isolated as docker isolates them", async (d, t) => {
   });
 
   await t.step("hostname defaults to the short id and --hostname sets it", async () => {
-    assertEquals((await d.ok(["run", "--rm", "--hostname", "box1", "busybox", "hostname"])).trim(), "box1");
+    assertEquals(
+      (await d.ok(["run", "--rm", "--hostname", "box1", "busybox", "hostname"])).trim(),
+      "box1",
+    );
     const id = (await d.ok(["create", "busybox", "hostname"])).trim();
     await d.ok(["start", id]);
     await d.ok(["wait", id]);
@@ -47,7 +50,14 @@ daemonTest("containers are isolated as docker isolates them", async (d, t) => {
   });
 
   await t.step("/proc/sys is read-only", async () => {
-    const r = await d.cli(["run", "--rm", "busybox", "sh", "-c", "echo 1 > /proc/sys/kernel/domainname"]);
+    const r = await d.cli([
+      "run",
+      "--rm",
+      "busybox",
+      "sh",
+      "-c",
+      "echo 1 > /proc/sys/kernel/domainname",
+    ]);
     ok(r.code !== 0, "writing /proc/sys must fail");
   });
 
@@ -70,7 +80,16 @@ daemonTest("containers are isolated as docker isolates them", async (d, t) => {
   });
 
   await t.step("numeric uid:gid is applied without a passwd entry", async () => {
-    const out = await d.ok(["run", "--rm", "-u", "1234:5678", "busybox", "sh", "-c", "id -u; id -g"]);
+    const out = await d.ok([
+      "run",
+      "--rm",
+      "-u",
+      "1234:5678",
+      "busybox",
+      "sh",
+      "-c",
+      "id -u; id -g",
+    ]);
     assertEquals(out.trim().split("\n"), ["1234", "5678"]);
   });
 
@@ -80,7 +99,10 @@ daemonTest("containers are isolated as docker isolates them", async (d, t) => {
     for (const want of ["null", "zero", "full", "random", "urandom", "tty", "pts", "shm"]) {
       ok(devs.includes(want), `/dev/${want} missing: ${devs}`);
     }
-    ok(!devs.includes("sda") && !devs.includes("vda") && !devs.includes("kmsg"), `host devices leak: ${devs}`);
+    ok(
+      !devs.includes("sda") && !devs.includes("vda") && !devs.includes("kmsg"),
+      `host devices leak: ${devs}`,
+    );
   });
 
   await t.step("the network namespace has only lo by default", async () => {

@@ -207,7 +207,10 @@ export class Engine implements EngineApi {
       const ociSpec = buildOciSpec({
         rootfs: rootPath,
         args: rec.config.args,
-        env: rec.config.env,
+        // docker sets HOME from the user's passwd entry unless the env names one.
+        env: rec.config.env.some((e) => e.startsWith("HOME="))
+          ? rec.config.env
+          : [...rec.config.env, `HOME=${user.home}`],
         cwd: rec.config.cwd,
         uid: user.uid,
         gid: user.gid,
