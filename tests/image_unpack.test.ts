@@ -292,3 +292,19 @@ Deno.test("xz, corrupt gzip and garbage layers are refused with a clear message"
     eq(listTree(dir), []);
   });
 });
+
+Deno.test("a dir later replaced by a symlink does not get its mtime set through the link", async () => {
+  await withTemp(async (dir) => {
+    const outside = `${dir}/outside`;
+    Deno.mkdirSync(`${outside}/b`, { recursive: true });
+    const before = Deno.statSync(`${outside}/b`).mtime?.getTime();
+    const bytes = await tarBytes([
+      { name: "a/", type: "directory" },
+      { name: "a/b/", type: "directory", mtime: new Date(1000) },
+      { name: "a", type: "symlink", linkname: outside },
+    ]);
+    await unpackLayerAtomically(streamOf(bytes), `${dir}/l`, `${dir}`, opts());
+    eq(Deno.readLinkSync(`${dir}/l/a`), outside);
+    eq(Deno.statSync(`${outside}/b`).mtime?.getTime(), before);
+  });
+});

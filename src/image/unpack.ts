@@ -126,7 +126,8 @@ export function cleanEntryPath(name: string, label: string, entry = name, noun =
 class LayerWriter {
   size = 0;
   readonly opaqueDirs = new Set<string>();
-  private readonly dirTimes: [string, Date][] = [];
+  /** Directory mtimes to set last, by relative path (a later entry for a dir wins). */
+  private readonly dirTimes = new Map<string, Date>();
   /** Overlay whiteout devices made by this layer, by relative path. */
   private readonly whiteouts = new Set<string>();
   /** Relative dirs already checked to be real directories. */
@@ -166,7 +167,7 @@ class LayerWriter {
       switch (header.type as string | null) {
         case "directory":
           this.makeDir(rel);
-          this.meta(abs, header, "dir");
+          this.meta(abs, header, "dir", rel);
           return;
         case "file":
         case "contiguous-file":
@@ -220,9 +221,13 @@ class LayerWriter {
 
   /** Applies dir mtimes last (children change them) and sets the layer root's mode. */
   finish(): void {
-    for (let i = this.dirTimes.length - 1; i >= 0; i--) {
-      const [path, mtime] = this.dirTimes[i];
-      lutimesSync(path, mtime, mtime);
+    // Deepest first, so setting a child's time does not disturb its parent's.
+    const depth = (rel: string) => rel.split("/").length;
+    for (const rel of [...this.dirTimes.keys()].sort((a, b) => depth(b) - depth(a))) {
+      const mtime = this.dirTimes.get(rel)!;
+      // A dir a later entry replaced (perhaps by a symlink) is skipped: the path would
+      // now resolve through that entry.
+      if (this.knownDirs.has(rel)) lutimesSync(this.abs(rel), mtime, mtime);
     }
     const root = this.rootMeta;
     if (root && this.opts.privileged) lchownSync(this.dest, root.uid ?? 0, root.gid ?? 0);
@@ -297,7 +302,10 @@ class LayerWriter {
     } catch (e) {
       if (!(e instanceof Deno.errors.NotFound)) throw e;
     }
-    if (info?.isDirectory) return;
+    if (info?.isDirectory) {
+      this.knownDirs.add(rel);
+      return;
+    }
     if (info) Deno.removeSync(abs);
     Deno.mkdirSync(abs, { mode: 0o755 });
     if (this.whiteouts.delete(rel)) this.setOpaque(rel);
@@ -391,13 +399,13 @@ class LayerWriter {
     Deno.linkSync(this.abs(target), this.abs(rel));
   }
 
-  private meta(abs: string, header: TarHeader, kind: "dir" | "file" | "symlink"): void {
+  private meta(abs: string, header: TarHeader, kind: "dir" | "file" | "symlink", rel = ""): void {
     if (this.opts.privileged) lchownSync(abs, header.uid ?? 0, header.gid ?? 0);
     // chmod after chown: chown clears setuid/setgid bits.
     if (kind !== "symlink") Deno.chmodSync(abs, header.mode & 0o7777);
     this.xattrs(abs, header);
     const mtime = header.mtime ?? new Date(0);
-    if (kind === "dir") this.dirTimes.push([abs, mtime]);
+    if (kind === "dir") this.dirTimes.set(rel, mtime);
     else lutimesSync(abs, mtime, mtime);
   }
 
