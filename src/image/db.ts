@@ -23,7 +23,7 @@ export interface LayerRow {
   parent: string | null;
   size: number;
   format: WhiteoutFormat;
-  /** Short name under `<root>/layers/l/`, a symlink to the layer dir. */
+  /** Short name under `<root>/l/`, a symlink to the layer dir. */
   link: string;
   /** Opaque dirs (relative) of an overlay-format layer. */
   opaqueDirs: string[];

@@ -3,7 +3,7 @@
  * removal with docker's rmi rules, and rootfs descriptions for containers.
  *
  * On disk under `root`: blobs in `blobs/sha256/<hex>`, unpacked layers in
- * `layers/<chain-id hex>/` (with short symlinks `layers/l/<short>` that keep
+ * `layers/<chain-id hex>/` (with short symlinks `l/<short>` that keep
  * overlay mount options under a page), temp work in `tmp/`, container rootfs
  * dirs in `containers/<id>/`. Rows in the engine's SQLite database say what
  * exists; files are written before the transaction that makes them visible
@@ -105,7 +105,7 @@ interface PreparedImage {
 }
 
 const ZERO_TIME = "0001-01-01T00:00:00Z";
-const SHORT_LINK_LENGTH = 10;
+const SHORT_LINK_LENGTH = 8;
 const HEX = /^[a-f0-9]+$/;
 const CONTAINER_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 
@@ -192,7 +192,9 @@ export class ImageStore {
     this.privileged = Deno.uid() === 0;
     this.format = this.overlay ? "overlay" : "plain";
     this.layersDir = `${this.root}/layers`;
-    this.linksDir = `${this.layersDir}/l`;
+    // Short absolute lower dirs (`/var/lib/polis/l/1a2b3c4d`, 27 bytes) let about 140
+    // layers fit the one-page limit of overlay's mount options.
+    this.linksDir = `${this.root}/l`;
     this.tmpDir = `${this.root}/tmp`;
     this.containersDir = `${this.root}/containers`;
     for (const d of [this.layersDir, this.linksDir, this.containersDir]) {
@@ -497,7 +499,7 @@ export class ImageStore {
     const link = this.freeLink(hex);
     const linkPath = `${this.linksDir}/${link}`;
     removeIfExistsSync(linkPath);
-    Deno.symlinkSync(`../${hex}`, linkPath);
+    Deno.symlinkSync(`../layers/${hex}`, linkPath);
     return {
       chainId,
       diffId,
@@ -780,7 +782,6 @@ export class ImageStore {
     const layers = new Map(this.idb.layers().map((l) => [l.chainId.slice(7), l]));
     const links = new Set([...layers.values()].map((l) => l.link));
     for (const e of Deno.readDirSync(this.layersDir)) {
-      if (e.name === "l") continue;
       if (!layers.has(e.name)) {
         logger.info("removing an unreferenced layer dir", { dir: e.name });
         removeIfExistsSync(`${this.layersDir}/${e.name}`, true);
