@@ -16,7 +16,9 @@
  * @module
  */
 
-export { chainIds, ImageStore, parseImageConfig } from "./store.ts";
+export { ImageStore } from "./store.ts";
+export { chainIds, parseImageConfig } from "./config.ts";
+export type { ParsedConfig } from "./config.ts";
 export type { ImageInspect, ImageRecord, ImageStoreOptions, RemoveImageResult } from "./store.ts";
 export { checkOverlayFits, MOUNT_DATA_LIMIT, overlayMountData } from "./rootfs.ts";
 export type { RootfsDescription } from "./rootfs.ts";

@@ -24,17 +24,13 @@ import { PolisError } from "../core/errors.ts";
 import { removeIfExistsSync } from "../core/fs.ts";
 import { logger } from "../core/log.ts";
 import { extractArchive, MEDIA, readImageDir, type SourceBlob } from "./archive.ts";
-import {
-  type BlobIngester,
-  type BlobReader,
-  BlobStore,
-  type IngestResult,
-  sha256Hex,
-} from "./content.ts";
+import { type BlobIngester, type BlobReader, BlobStore, type IngestResult } from "./content.ts";
 import { ImageDb, type ImageLayerRef, type ImageRow, type LayerRow } from "./db.ts";
 import { type FsOps, hostFsOps, syncFilesystem } from "./fsops.ts";
 import type { ImageConfig } from "./process.ts";
 import { canonicalName, familiarName, parseReference } from "./reference.ts";
+import { chainIds, parseImageConfig } from "./config.ts";
+import { planRemoval } from "./rmi.ts";
 import { checkOverlayFits, copyLayers, type RootfsDescription } from "./rootfs.ts";
 import { detectCompression } from "./tar.ts";
 import { unpackLayerAtomically, type WhiteoutFormat } from "./unpack.ts";
@@ -87,16 +83,6 @@ export interface ImageStoreOptions {
   fsOps?: FsOps;
 }
 
-interface ParsedConfig {
-  text: string;
-  created: string;
-  architecture: string;
-  os: string;
-  variant?: string;
-  config: ImageConfig;
-  diffIds: string[];
-}
-
 interface PreparedImage {
   row: ImageRow;
   layers: ImageLayerRef[];
@@ -104,49 +90,9 @@ interface PreparedImage {
   names: string[];
 }
 
-const ZERO_TIME = "0001-01-01T00:00:00Z";
 const SHORT_LINK_LENGTH = 8;
 const HEX = /^[a-f0-9]+$/;
 const CONTAINER_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
-
-/** Docker's chain ids: chain[0] = diff[0]; chain[n] = sha256(chain[n-1] + " " + diff[n]). */
-export function chainIds(diffIds: readonly string[]): string[] {
-  const out: string[] = [];
-  for (const d of diffIds) {
-    out.push(out.length === 0 ? d : `sha256:${sha256Hex(`${out[out.length - 1]} ${d}`)}`);
-  }
-  return out;
-}
-
-/** Parses and checks an image config blob. */
-export function parseImageConfig(text: string, id: string): ParsedConfig {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch (e) {
-    throw PolisError.invalid(`image config ${id} is not valid JSON: ${(e as Error).message}`);
-  }
-  const d = doc as Record<string, unknown>;
-  const rootfs = d?.rootfs as Record<string, unknown> | undefined;
-  const diffIds = rootfs?.diff_ids;
-  if (
-    typeof d !== "object" || d === null || !rootfs || rootfs.type !== "layers" ||
-    !Array.isArray(diffIds) ||
-    diffIds.some((x) => typeof x !== "string" || !/^sha256:[a-f0-9]{64}$/.test(x))
-  ) {
-    throw PolisError.invalid(`image config ${id} has no valid rootfs.diff_ids`);
-  }
-  const config = (typeof d.config === "object" && d.config !== null ? d.config : {}) as ImageConfig;
-  return {
-    text,
-    created: typeof d.created === "string" ? d.created : ZERO_TIME,
-    architecture: typeof d.architecture === "string" ? d.architecture : "",
-    os: typeof d.os === "string" ? d.os : "",
-    variant: typeof d.variant === "string" ? d.variant : undefined,
-    config,
-    diffIds: diffIds as string[],
-  };
-}
 
 function probeOverlay(root: string): boolean {
   if (Deno.uid() !== 0) return false;
@@ -581,60 +527,28 @@ export class ImageStore {
     opts: { force?: boolean; usedBy: (imageId: string) => string | undefined },
   ): RemoveImageResult[] {
     const img = this.get(ref);
-    const short = img.id.slice(7, 19);
     const names = this.idb.names(img.id);
-    let byName: string | undefined;
+    let refName: string | undefined;
     try {
       const n = canonicalName(ref);
-      if (names.some((x) => x.name === n)) byName = n;
+      if (names.some((x) => x.name === n)) refName = n;
     } catch {
       // an id or id prefix
     }
-    const user = opts.usedBy(img.id);
-    const results: RemoveImageResult[] = [];
-
-    if (byName !== undefined) {
-      const untag = () => {
-        this.idb.transaction(() => this.idb.deleteName(byName!));
-        results.push({ Untagged: familiarName(byName!) });
-      };
-      if (names.length > 1) {
-        untag();
-        return results;
-      }
-      if (user !== undefined) {
-        if (!opts.force) {
-          throw PolisError.conflict(
-            `unable to remove repository reference "${ref}" (must force) - container ${
-              user.slice(0, 12)
-            } is using its referenced image ${short}`,
-          );
-        }
-        untag();
-        return results;
-      }
+    const plan = planRemoval({
+      ref,
+      imageId: img.id,
+      names,
+      refName,
+      usedBy: opts.usedBy(img.id),
+      force: opts.force ?? false,
+    });
+    const results: RemoveImageResult[] = plan.untag.map((n) => ({ Untagged: familiarName(n) }));
+    if (plan.deleteImage) {
+      results.push(...this.deleteImage(img.id)); // its names go in the same transaction
     } else {
-      if (user !== undefined && !opts.force) {
-        throw PolisError.conflict(
-          `unable to delete ${short} (must be forced) - image is being used by container ${
-            user.slice(0, 12)
-          }`,
-        );
-      }
-      const tags = names.filter((n) => n.kind === "tag");
-      if (tags.length > 1 && !opts.force) {
-        throw PolisError.conflict(
-          `unable to delete ${short} (must be forced) - image is referenced in multiple repositories`,
-        );
-      }
-      if (user !== undefined) {
-        this.idb.transaction(() => names.forEach((n) => this.idb.deleteName(n.name)));
-        for (const n of names) results.push({ Untagged: familiarName(n.name) });
-        return results;
-      }
+      this.idb.transaction(() => plan.untag.forEach((n) => this.idb.deleteName(n)));
     }
-    for (const n of names) results.push({ Untagged: familiarName(n.name) });
-    results.push(...this.deleteImage(img.id));
     return results;
   }
 
