@@ -83,7 +83,9 @@ export function parseDaemonArgs(
     }
     opts.tcp = { hostname: m[1] || "127.0.0.1", port };
   }
-  for (const [k, v] of [["--root", opts.root], ["--run-dir", opts.runDir], ["--socket", opts.socket]]) {
+  for (
+    const [k, v] of [["--root", opts.root], ["--run-dir", opts.runDir], ["--socket", opts.socket]]
+  ) {
     if (!v.startsWith("/")) throw PolisError.invalid(`${k} must be an absolute path, got "${v}"`);
   }
   return opts;

@@ -8,7 +8,7 @@
 export interface ContainerCreateSpec {
   name?: string;
   image: string;
-  /** Overrides the image's Cmd when given (even as an empty list). */
+  /** Overrides the image's Cmd when non-empty (docker: an empty list means "not given"). */
   cmd?: string[];
   /** Overrides the image's Entrypoint; [] or [""] resets it, as `--entrypoint ""`. */
   entrypoint?: string[];

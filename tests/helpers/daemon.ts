@@ -26,7 +26,8 @@ export class TestDaemon {
   #child?: Deno.ChildProcess;
   #log?: Deno.FsFile;
 
-  constructor(readonly prefix: string) {
+  /** `main` is the entry to run (main.ts, or a bundled polis.js). */
+  constructor(readonly prefix: string, readonly main: string = MAIN) {
     this.dir = Deno.makeTempDirSync({ prefix: `polis-${prefix}-` });
     this.root = `${this.dir}/root`;
     this.runDir = `${this.dir}/run`;
@@ -50,7 +51,7 @@ export class TestDaemon {
         "-A",
         "--unstable-net",
         "--quiet",
-        MAIN,
+        this.main,
         "daemon",
         "--root",
         this.root,
@@ -136,7 +137,7 @@ export class TestDaemon {
     CliResult
   > {
     const cmd = new Deno.Command(DENO, {
-      args: ["run", "-A", "--unstable-net", "--quiet", MAIN, ...args],
+      args: ["run", "-A", "--unstable-net", "--quiet", this.main, ...args],
       stdin: opts.stdin !== undefined ? "piped" : "null",
       stdout: "piped",
       stderr: "piped",

@@ -171,6 +171,16 @@ async function run(cmd: string, args: string[]): Promise<string> {
   return text;
 }
 
+/** Every applet this busybox has (httpd, awk, wget, …), falling back to APPLETS. */
+async function allApplets(): Promise<string[]> {
+  const out = await new Deno.Command("/bin/busybox", { args: ["--list"], stdout: "piped" })
+    .output().catch(() => undefined);
+  const names = out?.success
+    ? new TextDecoder().decode(out.stdout).split("\n").filter((n) => /^[a-z0-9_.\[-]+$/.test(n))
+    : [];
+  return [...new Set([...APPLETS, ...names])].filter((n) => n !== "busybox");
+}
+
 let cached: Promise<BusyboxImages> | undefined;
 
 /** Builds (once per process) the busybox test images. */
@@ -210,7 +220,7 @@ async function build(): Promise<BusyboxImages> {
     await Deno.chmod(`${rootfs}/tmp`, 0o1777);
     await Deno.copyFile("/bin/busybox", `${rootfs}/bin/busybox`);
     await Deno.chmod(`${rootfs}/bin/busybox`, 0o755);
-    for (const a of APPLETS) await Deno.symlink("busybox", `${rootfs}/bin/${a}`);
+    for (const a of await allApplets()) await Deno.symlink("busybox", `${rootfs}/bin/${a}`);
     await Deno.writeTextFile(
       `${rootfs}/etc/passwd`,
       "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home/nobody:/bin/sh\n",

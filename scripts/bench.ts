@@ -1,0 +1,234 @@
+/**
+ * `deno task bench`: times Polis with a warm daemon and, in the same run, the
+ * anchors (runc, podman) on the same busybox image, and prints ratios.
+ *
+ * Measured: `polis run --rm busybox true` (CLI, end to end); the create/start/rm
+ * cycle (API); containers started per minute, serial and 4 in parallel; daemon RSS
+ * idle and with 50 sleeping containers; GET /v1/containers p50/p99 with 100
+ * containers. Targets live in the issues; nothing here asserts them.
+ */
+
+import { TestDaemon } from "../tests/helpers/daemon.ts";
+import { busyboxImages } from "../tests/helpers/image.ts";
+import { PolisClient } from "../src/cli/client.ts";
+
+if (Deno.uid() !== 0) {
+  console.error("bench: run as root");
+  Deno.exit(1);
+}
+
+const RUNS = Number(Deno.env.get("BENCH_RUNS") ?? 20);
+const results: Record<string, number | string> = {};
+
+function have(cmd: string): boolean {
+  return new Deno.Command("sh", { args: ["-c", `command -v ${cmd}`], stdout: "null" })
+    .outputSync().success;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+function pct(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil(p / 100 * s.length) - 1)];
+}
+
+async function timeCmd(
+  cmd: string[],
+  runs = RUNS,
+  env?: Record<string, string>,
+): Promise<number[]> {
+  const times: number[] = [];
+  for (let i = 0; i < runs + 2; i++) {
+    const t0 = performance.now();
+    const out = await new Deno.Command(cmd[0], {
+      args: cmd.slice(1),
+      stdout: "null",
+      stderr: "piped",
+      env,
+    }).output();
+    const ms = performance.now() - t0;
+    if (!out.success) {
+      throw new Error(`${cmd.join(" ")} failed: ${new TextDecoder().decode(out.stderr)}`);
+    }
+    if (i >= 2) times.push(ms); // two warm-up runs
+  }
+  return times;
+}
+
+function rssKiB(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(Deno.readTextFileSync(`/proc/${pid}/status`));
+  return m ? Number(m[1]) : NaN;
+}
+
+function report(name: string, value: number, unit: string): void {
+  results[name] = Number(value.toFixed(2));
+  console.log(`${name.padEnd(52)} ${value.toFixed(1).padStart(9)} ${unit}`);
+}
+
+function ratio(name: string, a: number, b: number): void {
+  results[name] = Number((a / b).toFixed(3));
+  console.log(`${name.padEnd(52)} ${(a / b).toFixed(2).padStart(9)} ×`);
+}
+
+const imgs = await busyboxImages();
+const d = new TestDaemon("bench");
+const tmp = Deno.makeTempDirSync({ prefix: "polis-bench-" });
+try {
+  await d.start();
+  await d.ok(["load", "-i", imgs.dockerArchive]);
+  const polis = [Deno.execPath(), "run", "-A", "--unstable-net", "--quiet", d.main];
+  const env = { POLIS_SOCKET: d.socket };
+  const client = new PolisClient({ socket: d.socket });
+
+  console.log(`\n# Polis (warm daemon, ${RUNS} runs each, median)`);
+  const runRm = median(await timeCmd([...polis, "run", "--rm", "busybox", "true"], RUNS, env));
+  report("polis run --rm busybox true", runRm, "ms");
+
+  const cycle: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    const t0 = performance.now();
+    const { Id } = await client.createContainer({ image: "busybox", cmd: ["true"] });
+    const wait = await client.registerWait(Id);
+    await client.startContainer(Id);
+    await wait.result;
+    await client.removeContainer(Id);
+    cycle.push(performance.now() - t0);
+  }
+  report("create/start/wait/rm cycle (API)", median(cycle), "ms");
+
+  async function startsPerMinute(parallel: number, perWorker: number): Promise<number> {
+    const t0 = performance.now();
+    await Promise.all(Array.from({ length: parallel }, async () => {
+      for (let i = 0; i < perWorker; i++) {
+        const { Id } = await client.createContainer({ image: "busybox", cmd: ["true"] });
+        const wait = await client.registerWait(Id);
+        await client.startContainer(Id);
+        await wait.result;
+        await client.removeContainer(Id);
+      }
+    }));
+    return parallel * perWorker / ((performance.now() - t0) / 60_000);
+  }
+  report("starts per minute, serial (API)", await startsPerMinute(1, RUNS), "/min");
+  report("starts per minute, 4 in parallel (API)", await startsPerMinute(4, RUNS / 2), "/min");
+
+  await new Promise((r) => setTimeout(r, 1000));
+  const idle = rssKiB(d.pid!) / 1024;
+  report("daemon RSS idle", idle, "MiB");
+  const sleepers: string[] = [];
+  for (let i = 0; i < 50; i++) {
+    const { Id } = await client.createContainer({ image: "busybox", cmd: ["sleep", "3600"] });
+    await client.startContainer(Id);
+    sleepers.push(Id);
+  }
+  await new Promise((r) => setTimeout(r, 1000));
+  const busy = rssKiB(d.pid!) / 1024;
+  report("daemon RSS with 50 sleeping containers", busy, "MiB");
+  report("daemon RSS per running container", (busy - idle) / 50, "MiB");
+
+  for (let i = 0; i < 50; i++) {
+    const { Id } = await client.createContainer({ image: "busybox", cmd: ["true"] });
+    sleepers.push(Id);
+  }
+  const lat: number[] = [];
+  for (let i = 0; i < 300; i++) {
+    const t0 = performance.now();
+    const list = await client.listContainers({ all: true });
+    lat.push(performance.now() - t0);
+    if (list.length < 100) throw new Error(`expected 100 containers, got ${list.length}`);
+  }
+  report("GET /v1/containers?all (100 containers) p50", pct(lat, 50), "ms");
+  report("GET /v1/containers?all (100 containers) p99", pct(lat, 99), "ms");
+  await Promise.all(sleepers.map((id) => client.removeContainer(id, { force: true })));
+  client.close();
+
+  // ---- anchors -------------------------------------------------------------
+  console.log("\n# Anchors (same image, same machine, same run)");
+  if (have("runc") && have("umoci")) {
+    const bundle = `${tmp}/runc-bundle`;
+    await new Deno.Command("umoci", {
+      args: ["unpack", "--image", `${imgs.ociDir}:busybox:latest`, bundle],
+      stdout: "null",
+    }).output();
+    const spec = JSON.parse(Deno.readTextFileSync(`${bundle}/config.json`));
+    spec.process.terminal = false;
+    spec.process.args = ["true"];
+    Deno.writeTextFileSync(`${bundle}/config.json`, JSON.stringify(spec));
+    let n = 0;
+    const runcTimes: number[] = [];
+    for (let i = 0; i < RUNS + 2; i++) {
+      const t0 = performance.now();
+      const out = await new Deno.Command("runc", {
+        args: ["--root", `${tmp}/runc-state`, "run", "--bundle", bundle, `polis-bench-${n++}`],
+        stdout: "null",
+        stderr: "piped",
+      }).output();
+      if (!out.success) throw new Error(`runc: ${new TextDecoder().decode(out.stderr)}`);
+      if (i >= 2) runcTimes.push(performance.now() - t0);
+    }
+    const runc = median(runcTimes);
+    report("runc run (create+start+wait+delete) true", runc, "ms");
+    ratio("polis run --rm / runc run", runRm, runc);
+  } else {
+    console.log("runc or umoci not installed: skipped (POLIS_BENCH_DEPS=1 installs them)");
+  }
+
+  if (have("podman")) {
+    const p = [
+      "podman",
+      "--root",
+      `${tmp}/podman/root`,
+      "--runroot",
+      `${tmp}/podman/run`,
+      "--storage-driver",
+      "overlay",
+      "--cgroup-manager",
+      "cgroupfs",
+      "--events-backend",
+      "file",
+    ];
+    await new Deno.Command(p[0], {
+      args: [...p.slice(1), "load", "-i", imgs.dockerArchive],
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    const podman = median(
+      await timeCmd([
+        ...p,
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--ulimit",
+        "nofile=1024:20000",
+        "--ulimit",
+        "nproc=4096:4096",
+        "busybox:latest",
+        "true",
+      ]),
+    );
+    report("podman run --rm --network none busybox true", podman, "ms");
+    ratio("polis run --rm / podman run --rm (target ≤ 0.5)", runRm, podman);
+    await new Deno.Command(p[0], {
+      args: [...p.slice(1), "system", "reset", "-f"],
+      stdout: "null",
+      stderr: "null",
+    }).output();
+  } else {
+    console.log("podman not installed: skipped (POLIS_BENCH_DEPS=1 installs it)");
+  }
+
+  console.log("\n" + JSON.stringify(results));
+} finally {
+  await d.cleanup();
+  for (const m of Deno.readTextFileSync("/proc/self/mountinfo").split("\n")) {
+    const mp = m.split(" ")[4];
+    if (mp?.startsWith(tmp)) {
+      await new Deno.Command("umount", { args: ["-l", mp], stderr: "null" }).output();
+    }
+  }
+  await Deno.remove(tmp, { recursive: true }).catch(() => {});
+}
