@@ -7,7 +7,8 @@ import { assertSocketFree, serveApi } from "./serve.ts";
 function unixFetch(socket: string) {
   const client = Deno.createHttpClient({ proxy: { transport: "unix", path: socket } });
   return {
-    fetch: (path: string, init?: RequestInit) => fetch(`http://polis${path}`, { ...init, client }),
+    fetch: (path: string, init?: RequestInit) =>
+      fetch(`http://127.0.0.1${path}`, { ...init, client }),
     close: () => client.close(),
   };
 }
@@ -38,8 +39,9 @@ Deno.test("serveApi replaces a stale socket file but refuses a regular file", as
     const child = new Deno.Command(Deno.execPath(), {
       args: [
         "eval",
-        `Deno.listen({ transport: "unix", path: ${JSON.stringify(socket)} });
-        console.log("ready");`,
+        `const l = Deno.listen({ transport: "unix", path: ${JSON.stringify(socket)} });
+        console.log("ready");
+        await l.accept();`,
       ],
       stdout: "piped",
     }).spawn();

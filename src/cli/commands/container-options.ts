@@ -1,0 +1,135 @@
+/**
+ * The options `run` and `create` share, and their translation into a create request:
+ * env files and `-e KEY` read from the client's environment, labels, limits parsed here
+ * so a bad value is a usage error naming its flag.
+ * @module
+ */
+
+import { parseCpus, parseMemory } from "../../core/mod.ts";
+import type { ContainerCreateRequest } from "../client.ts";
+import { flagLabel, type FlagSpec, type ParsedArgs, UsageError } from "../flags.ts";
+import type { CliIO } from "../io.ts";
+
+export const CONTAINER_FLAGS: FlagSpec[] = [
+  { name: "name", kind: "string", help: "Assign a name to the container" },
+  { name: "env", short: "e", kind: "list", help: "Set environment variables (KEY=VALUE or KEY)" },
+  { name: "env-file", kind: "list", arg: "FILE", help: "Read in a file of environment variables" },
+  {
+    name: "workdir",
+    short: "w",
+    kind: "string",
+    arg: "DIR",
+    help: "Working directory inside the container",
+  },
+  {
+    name: "user",
+    short: "u",
+    kind: "string",
+    help: "Username or UID (format: <name|uid>[:<group|gid>])",
+  },
+  { name: "hostname", short: "h", kind: "string", help: "Container host name" },
+  {
+    name: "entrypoint",
+    kind: "string",
+    arg: "CMD",
+    help: 'Overwrite the default ENTRYPOINT of the image ("" resets it)',
+  },
+  { name: "memory", short: "m", kind: "string", arg: "SIZE", help: "Memory limit (e.g. 32m, 1g)" },
+  { name: "cpus", kind: "string", arg: "N", help: "Number of CPUs (e.g. 0.5)" },
+  { name: "pids-limit", kind: "int", help: "Tune container pids limit (-1 for unlimited)" },
+  { name: "label", short: "l", kind: "list", help: "Set meta data on a container (KEY=VALUE)" },
+  { name: "rm", kind: "bool", help: "Automatically remove the container when it exits" },
+];
+
+const ENV_NAME = /^[^=\s]+$/;
+
+/** Parses an env file: KEY=VALUE lines, `#` comments, and bare KEY taken from `env`. */
+export function parseEnvFile(
+  text: string,
+  file: string,
+  env: (name: string) => string | undefined,
+): string[] {
+  const out: string[] = [];
+  for (const [i, raw] of text.split(/\r?\n/).entries()) {
+    const line = raw.trimStart();
+    if (line === "" || line.startsWith("#")) continue;
+    const eq = line.indexOf("=");
+    const key = eq < 0 ? line.trimEnd() : line.slice(0, eq);
+    if (!ENV_NAME.test(key)) {
+      throw new UsageError(`${file}:${i + 1}: invalid variable name "${key}"`);
+    }
+    if (eq >= 0) out.push(line);
+    else {
+      const value = env(key);
+      if (value !== undefined) out.push(`${key}=${value}`);
+    }
+  }
+  return out;
+}
+
+function envEntry(entry: string, env: (name: string) => string | undefined): string | undefined {
+  const eq = entry.indexOf("=");
+  if (eq === 0) throw new UsageError(`invalid argument "${entry}" for "-e, --env" flag: no name`);
+  if (eq > 0) return entry;
+  const value = env(entry);
+  return value === undefined ? undefined : `${entry}=${value}`;
+}
+
+function flagValue<T>(args: ParsedArgs, name: string, parse: (v: string) => T): T | undefined {
+  const raw = args.string(name);
+  if (raw === undefined) return undefined;
+  try {
+    return parse(raw);
+  } catch (err) {
+    const flag = CONTAINER_FLAGS.find((f) => f.name === name)!;
+    const why = err instanceof Error ? err.message : String(err);
+    throw new UsageError(`invalid argument "${raw}" for "${flagLabel(flag)}" flag: ${why}`);
+  }
+}
+
+/** Builds the create request from parsed `run`/`create` arguments (image first). */
+export async function createRequest(args: ParsedArgs, io: CliIO): Promise<ContainerCreateRequest> {
+  const [image, ...cmd] = args.args;
+  const env: string[] = [];
+  for (const file of args.list("env-file")) {
+    let text: string;
+    try {
+      text = await Deno.readTextFile(file);
+    } catch (err) {
+      throw new UsageError(`open ${file}: ${err instanceof Error ? err.message : err}`);
+    }
+    env.push(...parseEnvFile(text, file, io.env));
+  }
+  for (const e of args.list("env")) {
+    const entry = envEntry(e, io.env);
+    if (entry !== undefined) env.push(entry);
+  }
+  const labels: Record<string, string> = {};
+  for (const l of args.list("label")) {
+    const eq = l.indexOf("=");
+    if (eq === 0) throw new UsageError(`invalid argument "${l}" for "-l, --label" flag: no key`);
+    if (eq < 0) labels[l] = "";
+    else labels[l.slice(0, eq)] = l.slice(eq + 1);
+  }
+  const entrypoint = args.string("entrypoint");
+  const req: ContainerCreateRequest = {
+    image,
+    name: args.string("name"),
+    cmd: cmd.length > 0 ? cmd : undefined,
+    entrypoint: entrypoint === undefined ? undefined : entrypoint === "" ? [] : [entrypoint],
+    env: env.length > 0 ? env : undefined,
+    workingDir: args.string("workdir"),
+    user: args.string("user"),
+    hostname: args.string("hostname"),
+    labels: Object.keys(labels).length > 0 ? labels : undefined,
+    memory: flagValue(args, "memory", parseMemory),
+    nanoCpus: flagValue(args, "cpus", parseCpus),
+    pidsLimit: args.int("pids-limit"),
+    autoRemove: args.bool("rm") || undefined,
+  };
+  // Leave unset options out of the request, so the daemon applies the image's defaults.
+  for (const key of Object.keys(req) as (keyof ContainerCreateRequest)[]) {
+    if (req[key] === undefined) delete req[key];
+  }
+  return req;
+}
