@@ -161,7 +161,7 @@ Deno.test("bad flags exit 125 with one line naming the flag, before any daemon c
       [["frobnicate"], "'frobnicate' is not a polis command\n"],
       [["image", "frob"], "'frob' is not a polis image command\n"],
       [["--nope", "ps"], "unknown flag: --nope\n"],
-      [["daemon"], "'daemon' is run by the polis executable itself"],
+      [["--socket", "/x", "daemon"], "'daemon' must come first: polis daemon [OPTIONS]\n"],
     ];
     for (const [args, start] of cases) {
       const r = await cli(args);
@@ -392,6 +392,10 @@ Deno.test("version shows client and server; info shows the daemon's view", () =>
     match(r.out, /\n Total Memory: +8\.59GB\n/);
     r = await cli(["info", "--format", "json"]);
     assertEquals(JSON.parse(r.out).NCPU, 4);
+    r = await cli(["info", "--format", "{{.NCPU}} {{.CgroupVersion}}"]);
+    assertEquals(r.out, "4 1\n");
+    r = await cli(["version", "--format", "{{.Server.Version}}"]);
+    assertEquals(r.out, "0.0.0-fake\n");
     r = await cli(["--version"]);
     match(r.out, /^Polis version \d+\.\d+\.\d+\n$/);
   }));

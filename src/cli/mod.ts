@@ -94,7 +94,8 @@ function resolve(words: string[]): Resolved | { help: string } {
     return { invoked: `${group.name} ${sub}`, command: entry.command, argv: args };
   }
   if (INTERNAL_COMMANDS.includes(name)) {
-    throw new UsageError(`'${name}' is run by the polis executable itself, not by this CLI`);
+    // main.ts dispatches these only as the first word.
+    throw new UsageError(`'${name}' must come first: polis ${name} [OPTIONS]`);
   }
   const command = findCommand(name);
   if (!command) throw new UsageError(`'${name}' is not a polis command`);

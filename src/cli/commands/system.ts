@@ -5,12 +5,13 @@
 
 import { formatBytes } from "../../core/mod.ts";
 import { type Command, daemonErrorText, EXIT_FAILURE, EXIT_OK, printError } from "../command.ts";
+import { renderTemplate } from "../format.ts";
 import { API_VERSION, POLIS_VERSION } from "../version.ts";
 
-const jsonFlag = {
+const formatFlag = {
   name: "format",
   kind: "string",
-  help: "Format output: json",
+  help: "Format output: json, or a template such as '{{.Server.Version}}'",
 } as const;
 
 function clientSide() {
@@ -35,7 +36,7 @@ export const versionCommand: Command = {
     usage: "[OPTIONS]",
     summary: "Show the Polis version information",
     args: { min: 0, max: 0 },
-    flags: [jsonFlag],
+    flags: [formatFlag],
   },
   async run(ctx, args) {
     const client = clientSide();
@@ -46,8 +47,12 @@ export const versionCommand: Command = {
     } catch (err) {
       failure = err;
     }
-    if (args.string("format") === "json") {
-      await ctx.io.stdout.write(JSON.stringify({ Client: client, Server: server ?? null }) + "\n");
+    const format = args.string("format");
+    const both = { Client: client, Server: server ?? null };
+    if (format === "json") {
+      await ctx.io.stdout.write(JSON.stringify(both) + "\n");
+    } else if (format) {
+      await ctx.io.stdout.write(renderTemplate(format, both) + "\n");
     } else {
       let text = section("Client", [
         ["Version", client.Version],
@@ -80,12 +85,14 @@ export const infoCommand: Command = {
     usage: "[OPTIONS]",
     summary: "Display system-wide information",
     args: { min: 0, max: 0 },
-    flags: [jsonFlag],
+    flags: [formatFlag],
   },
   async run(ctx, args) {
     const info = await ctx.client().info();
-    if (args.string("format") === "json") {
-      await ctx.io.stdout.write(JSON.stringify(info) + "\n");
+    const format = args.string("format");
+    if (format) {
+      const text = format === "json" ? JSON.stringify(info) : renderTemplate(format, info);
+      await ctx.io.stdout.write(text + "\n");
       return EXIT_OK;
     }
     await ctx.io.stdout.write(
