@@ -389,7 +389,7 @@ Deno.test("version shows client and server; info shows the daemon's view", () =>
     r = await cli(["info"]);
     ok(r.out.startsWith("Server:\n Containers:"));
     match(r.out, /\n {2}Running: +0\n/);
-    match(r.out, /\n Total Memory: +8\.59GB\n/);
+    match(r.out, /\n Total Memory: +8GiB\n/);
     r = await cli(["info", "--format", "json"]);
     assertEquals(JSON.parse(r.out).NCPU, 4);
     r = await cli(["info", "--format", "{{.NCPU}} {{.CgroupVersion}}"]);

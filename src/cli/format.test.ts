@@ -1,5 +1,6 @@
 import { deepStrictEqual as assertEquals, throws } from "node:assert/strict";
 import {
+  binarySize,
   displayNames,
   ellipsis,
   formatTable,
@@ -71,6 +72,17 @@ Deno.test("formatTable pads every column but the last by three spaces past the w
       "0123456789abcd   db\n",
   );
   assertEquals(formatTable(["A", "B"], []), "A   B\n");
+});
+
+Deno.test("binarySize shows four significant digits in binary units", () => {
+  const cases: [number, string][] = [
+    [512, "512B"],
+    [1024, "1KiB"],
+    [8 * 1024 ** 3, "8GiB"],
+    [8_346_542_080, "7.773GiB"],
+    [25.3e9, "23.56GiB"],
+  ];
+  for (const [n, want] of cases) assertEquals(binarySize(n), want, String(n));
 });
 
 Deno.test("small text helpers shorten ids, commands, names and references", () => {

@@ -71,6 +71,18 @@ export function statusText(s: StatusInput, nowMs: number): string {
   }
 }
 
+/** Binary sizes with four significant digits, as docker's info shows memory: "7.774GiB". */
+export function binarySize(n: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+  let i = 0;
+  let v = n;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${Number(v.toPrecision(4))}${units[i]}`;
+}
+
 /** Shortens `s` to `max` characters, ending with "…" when cut. */
 export function ellipsis(s: string, max: number): string {
   return s.length <= max ? s : s.slice(0, max - 1) + "…";

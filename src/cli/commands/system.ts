@@ -3,9 +3,8 @@
  * @module
  */
 
-import { formatBytes } from "../../core/mod.ts";
 import { type Command, daemonErrorText, EXIT_FAILURE, EXIT_OK, printError } from "../command.ts";
-import { renderTemplate } from "../format.ts";
+import { binarySize, renderTemplate } from "../format.ts";
 import { API_VERSION, POLIS_VERSION } from "../version.ts";
 
 const formatFlag = {
@@ -111,7 +110,7 @@ export const infoCommand: Command = {
         ["OSType", info.OSType],
         ["Architecture", info.Architecture],
         ["CPUs", info.NCPU],
-        ["Total Memory", formatBytes(info.MemTotal)],
+        ["Total Memory", binarySize(info.MemTotal)],
         ["Name", info.Name],
         ["ID", info.ID],
         ["Polis Root Dir", info.DockerRootDir],
