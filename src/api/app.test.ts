@@ -112,6 +112,7 @@ Deno.test("create rejects bad input with a 400 naming the field", async () => {
     [{ image: "busybox", memroy: "1m" }, /^invalid request: body: Unrecognized key: "memroy"/],
     [{ image: "busybox", env: ["=x"] }, /^invalid request: env\.0: expected K=V/],
     [{ image: "busybox", cmd: "ls" }, /^invalid request: cmd: /],
+    [{ image: "busybox", cpus: 1, nanoCpus: 5 }, /^invalid request: cpus: give either/],
   ];
   for (const [body, want] of cases) {
     const res = await app.request("/v1/containers", post(body));

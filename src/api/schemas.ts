@@ -71,6 +71,10 @@ export const ContainerCreateBody = z.strictObject({
   nanoCpus: z.number().int().positive().optional(),
   pidsLimit: z.number().int().optional(),
   autoRemove: z.boolean().optional(),
+}).superRefine((body, ctx) => {
+  if (body.cpus !== undefined && body.nanoCpus !== undefined) {
+    ctx.addIssue({ code: "custom", path: ["cpus"], message: "give either cpus or nanoCpus" });
+  }
 }).openapi("ContainerCreateRequest");
 
 /** What a client may send to create a container (sizes as numbers or docker strings). */
