@@ -61,7 +61,7 @@ try {
   if (!body.includes("Hello from Polis")) throw new Error("the page did not come back");
 
   await step(["logs", "web"]);
-  await step(["stop", "web"]);
+  await step(["stop", "-t", "2", "web"]);
   await step(["ps", "-a"]);
   await step(["rm", "web"]);
   console.log("\ndemo: ok");

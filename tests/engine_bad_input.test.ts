@@ -94,7 +94,7 @@ daemonTest("bad input is refused cleanly", async (d, t) => {
   await t.step("the API answers bad bodies with 400 and a JSON error", async () => {
     const client = Deno.createHttpClient({ proxy: { transport: "unix", path: d.socket } });
     try {
-      const r = await fetch("http://polis/v1/containers", {
+      const r = await fetch("http://127.0.0.1/v1/containers", {
         client,
         method: "POST",
         headers: { "content-type": "application/json" },
@@ -103,10 +103,10 @@ daemonTest("bad input is refused cleanly", async (d, t) => {
       assertEquals(r.status, 400);
       const body = await r.json();
       assertEquals(body.error.code, "invalid_argument");
-      const nf = await fetch("http://polis/v1/containers/nosuch/json", { client });
+      const nf = await fetch("http://127.0.0.1/v1/containers/nosuch/json", { client });
       await nf.body?.cancel();
       ok(nf.status === 404);
-      const missing = await fetch("http://polis/v1/containers/nosuch", { client });
+      const missing = await fetch("http://127.0.0.1/v1/containers/nosuch", { client });
       assertEquals(missing.status, 404);
       assertEquals((await missing.json()).error.code, "not_found");
     } finally {

@@ -71,6 +71,9 @@ export const ContainerCreateBody = z.strictObject({
   nanoCpus: z.number().int().positive().optional(),
   pidsLimit: z.number().int().optional(),
   autoRemove: z.boolean().optional(),
+  networkMode: z.enum(["none", "host"]).optional().openapi({
+    description: '"none" (default: only lo) or "host"',
+  }),
 }).superRefine((body, ctx) => {
   if (body.cpus !== undefined && body.nanoCpus !== undefined) {
     ctx.addIssue({ code: "custom", path: ["cpus"], message: "give either cpus or nanoCpus" });

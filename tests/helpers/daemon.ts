@@ -103,7 +103,7 @@ export class TestDaemon {
     try {
       const client = Deno.createHttpClient({ proxy: { transport: "unix", path: this.socket } });
       try {
-        const r = await fetch("http://polis/v1/_ping", { client });
+        const r = await fetch("http://127.0.0.1/v1/_ping", { client });
         await r.body?.cancel();
         return r.ok;
       } finally {

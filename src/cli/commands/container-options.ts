@@ -39,9 +39,21 @@ export const CONTAINER_FLAGS: FlagSpec[] = [
   { name: "pids-limit", kind: "int", help: "Tune container pids limit (-1 for unlimited)" },
   { name: "label", short: "l", kind: "list", help: "Set meta data on a container (KEY=VALUE)" },
   { name: "rm", kind: "bool", help: "Automatically remove the container when it exits" },
+  {
+    name: "network",
+    kind: "string",
+    arg: "MODE",
+    help: 'Network mode: "none" (default, only lo) or "host"',
+  },
 ];
 
 const ENV_NAME = /^[^=\s]+$/;
+
+function networkMode(v: string | undefined): "none" | "host" | undefined {
+  if (v === undefined) return undefined;
+  if (v === "none" || v === "host") return v;
+  throw new UsageError(`invalid argument "${v}" for "--network" flag: use none or host`);
+}
 
 /** Parses an env file: KEY=VALUE lines, `#` comments, and bare KEY taken from `env`. */
 export function parseEnvFile(
@@ -126,6 +138,7 @@ export async function createRequest(args: ParsedArgs, io: CliIO): Promise<Contai
     nanoCpus: flagValue(args, "cpus", parseCpus),
     pidsLimit: args.int("pids-limit"),
     autoRemove: args.bool("rm") || undefined,
+    networkMode: networkMode(args.string("network")),
   };
   // Leave unset options out of the request, so the daemon applies the image's defaults.
   for (const key of Object.keys(req) as (keyof ContainerCreateRequest)[]) {
