@@ -15,11 +15,17 @@ const uint32 = z.number({ error: "must be a non-negative integer" }).int({
 }).min(0, { error: "must be a non-negative integer" }).max(0xffffffff, {
   error: "must fit in 32 bits",
 });
-/** uint64 in JSON: values >= 2^53 lose precision; they all mean "unlimited" in practice. */
-const uint64 = z.number({ error: "must be a non-negative integer" }).int({
-  error: "must be a non-negative integer",
-}).min(0, { error: "must be a non-negative integer" });
-const int64 = z.number({ error: "must be an integer" }).int({ error: "must be an integer" });
+/**
+ * 64-bit integers in JSON: zod's int() stops at 2^53, but specs write 2^64-1 for "unlimited";
+ * values past 2^53 lose precision, and they all mean unlimited in practice.
+ */
+const uint64 = z.number({ error: "must be a non-negative integer" }).refine(
+  (n) => Number.isInteger(n) && n >= 0,
+  { error: "must be a non-negative integer" },
+);
+const int64 = z.number({ error: "must be an integer" }).refine(Number.isInteger, {
+  error: "must be an integer",
+});
 const absPath = z.string({ error: "must be a string" }).startsWith("/", {
   error: "must be an absolute path",
 });
