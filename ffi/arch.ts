@@ -17,6 +17,7 @@ export interface ArchTable {
     readonly pidfd_send_signal: number;
     readonly openat2: number;
     readonly close_range: number;
+    readonly rt_sigaction: number;
   };
   readonly O_DIRECTORY: number;
   readonly O_NOFOLLOW: number;
@@ -33,6 +34,7 @@ const TABLES: Record<Arch, ArchTable> = {
       pidfd_send_signal: 424,
       openat2: 437,
       close_range: 436,
+      rt_sigaction: 13,
     },
     O_DIRECTORY: 0o200000,
     O_NOFOLLOW: 0o400000,
@@ -47,6 +49,7 @@ const TABLES: Record<Arch, ArchTable> = {
       pidfd_send_signal: 424,
       openat2: 437,
       close_range: 436,
+      rt_sigaction: 134,
     },
     O_DIRECTORY: 0o40000,
     O_NOFOLLOW: 0o100000,

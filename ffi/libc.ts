@@ -48,7 +48,6 @@ const SYMBOLS = {
   setxattr: { parameters: ["buffer", "buffer", "buffer", "usize", "i32"], result: "i32" },
   lsetxattr: { parameters: ["buffer", "buffer", "buffer", "usize", "i32"], result: "i32" },
   ioctl: { parameters: ["i32", "u64", "pointer"], result: "i32" },
-  signal: { parameters: ["i32", "pointer"], result: "pointer" },
   sigprocmask: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
   statvfs: { parameters: ["buffer", "buffer"], result: "i32" },
 } as const;

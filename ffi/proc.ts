@@ -6,7 +6,7 @@
 import { errno, libc } from "./libc.ts";
 import { arch } from "./arch.ts";
 import { check, retryEintr } from "./check.ts";
-import { cstr, cstrArray } from "./cstr.ts";
+import { addr, cstr, cstrArray } from "./cstr.ts";
 import { Errno } from "./errno.ts";
 
 export const WNOHANG = 1;
@@ -223,9 +223,13 @@ export function resetSignalsForExec(): void {
   const SIG_SETMASK = 2;
   const empty = new Uint8Array(128);
   libc().sigprocmask(SIG_SETMASK, empty, null);
+  // A zeroed struct kernel_sigaction is SIG_DFL with no flags on both ABIs. The raw syscall
+  // also reaches 32 and 33, which glibc reserves and its wrappers refuse.
+  const act = new BigUint64Array(4);
+  const nr = BigInt(arch().sys.rt_sigaction);
   for (let s = 1; s <= 64; s++) {
-    if (s === 9 || s === 19 || s === 32 || s === 33) continue; // KILL, STOP, glibc-internal
-    libc().signal(s, null); // SIG_DFL
+    if (s === 9 || s === 19) continue; // SIGKILL, SIGSTOP
+    libc().syscall(nr, BigInt(s), addr(act), 0n, 8n, 0n, 0n);
   }
 }
 

@@ -240,6 +240,24 @@ Deno.test({
 });
 
 Deno.test({
+  name: "the workload starts with no blocked or ignored signals and only fds 0-2",
+  ignore: skip,
+  fn: () =>
+    withContainer(
+      "grep -E '^Sig(Blk|Ign)' /proc/self/status; ls /proc/self/fd | wc -l",
+      async (c) => {
+        const s = await run(c);
+        assertEquals(s.exitCode, 0, read(c.err));
+        const out = read(c.out);
+        assertMatch(out, /^SigBlk:\s+0000000000000000$/m);
+        assertMatch(out, /^SigIgn:\s+0000000000000000$/m);
+        // 0, 1, 2 and the fd ls uses to read the directory.
+        assertMatch(out, /^4$/m);
+      },
+    ),
+});
+
+Deno.test({
   name: "create+start+exit of `true` is measured",
   ignore: skip,
   fn: () =>
