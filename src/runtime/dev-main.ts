@@ -8,10 +8,10 @@
 const [mode, ...rest] = Deno.args;
 if (mode === "_init") {
   // Loaded alone: the container's init should start fast and small.
-  const { runInit } = await import("./init.ts");
+  const { runInit } = await import("./modes.ts");
   Deno.exit(runInit(rest));
 } else if (mode === "_setup") {
-  const { runSetupHelper } = await import("./setup.ts");
+  const { runSetupHelper } = await import("./modes.ts");
   Deno.exit(await runSetupHelper(rest));
 } else if (mode === "oci") {
   const { runOciCli } = await import("./oci-cli.ts");
