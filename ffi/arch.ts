@@ -18,6 +18,7 @@ export interface ArchTable {
     readonly openat2: number;
     readonly close_range: number;
     readonly rt_sigaction: number;
+    readonly mount_setattr: number;
   };
   readonly O_DIRECTORY: number;
   readonly O_NOFOLLOW: number;
@@ -35,6 +36,7 @@ const TABLES: Record<Arch, ArchTable> = {
       openat2: 437,
       close_range: 436,
       rt_sigaction: 13,
+      mount_setattr: 442,
     },
     O_DIRECTORY: 0o200000,
     O_NOFOLLOW: 0o400000,
@@ -50,6 +52,7 @@ const TABLES: Record<Arch, ArchTable> = {
       openat2: 437,
       close_range: 436,
       rt_sigaction: 134,
+      mount_setattr: 442,
     },
     O_DIRECTORY: 0o40000,
     O_NOFOLLOW: 0o100000,

@@ -6,7 +6,7 @@
 import { libc } from "./libc.ts";
 import { arch } from "./arch.ts";
 import { check } from "./check.ts";
-import { cstr } from "./cstr.ts";
+import { addr, cstr } from "./cstr.ts";
 
 export const MS_RDONLY = 1;
 export const MS_NOSUID = 2;
@@ -30,6 +30,12 @@ export const MS_SHARED = 1 << 20;
 export const MS_RELATIME = 1 << 21;
 export const MS_STRICTATIME = 1 << 24;
 export const MS_LAZYTIME = 1 << 25;
+
+export const MOUNT_ATTR_RDONLY = 0x1;
+export const MOUNT_ATTR_NOSUID = 0x2;
+export const MOUNT_ATTR_NODEV = 0x4;
+export const MOUNT_ATTR_NOEXEC = 0x8;
+export const AT_RECURSIVE = 0x8000;
 
 export const MNT_FORCE = 1;
 export const MNT_DETACH = 2;
@@ -97,4 +103,26 @@ export function mountFlagsOf(path: string): number {
   let ms = 0;
   for (const [s, m] of ST_TO_MS) if (st & s) ms |= m;
   return ms;
+}
+
+/**
+ * mount_setattr(2) (Linux 5.12+): changes mount attributes, for a whole subtree when
+ * `recursive` — the only way to make every submount of an rbind read-only in one step.
+ */
+export function mountSetattr(path: string, attrSet: number, attrClr = 0, recursive = true): void {
+  const p = cstr(path);
+  const attr = new BigUint64Array([BigInt(attrSet), BigInt(attrClr), 0n, 0n]);
+  check(
+    libc().syscall(
+      BigInt(arch().sys.mount_setattr),
+      -100n, // AT_FDCWD
+      addr(p),
+      BigInt(recursive ? AT_RECURSIVE : 0),
+      addr(attr),
+      32n,
+      0n,
+    ),
+    "mount_setattr",
+    [path, attrSet],
+  );
 }

@@ -27,6 +27,7 @@ export interface Syscalls {
   umount2(target: string, flags?: number): void;
   pivotRoot(newRoot: string, putOld: string): void;
   mountFlagsOf(path: string): number;
+  mountSetattr(path: string, attrSet: number, attrClr?: number, recursive?: boolean): void;
   // files and descriptors
   open(path: string, flags: number, mode?: number): number;
   close(fd: number): void;
@@ -77,6 +78,7 @@ export const realSyscalls: Syscalls = {
   umount2: mnt.umount2,
   pivotRoot: mnt.pivotRoot,
   mountFlagsOf: mnt.mountFlagsOf,
+  mountSetattr: mnt.mountSetattr,
   open: fs.open,
   close: fs.close,
   dup2: fs.dup2,

@@ -258,6 +258,38 @@ Deno.test({
 });
 
 Deno.test({
+  name: "without a network namespace /sys is the host's, read-only down to its submounts",
+  ignore: skip,
+  fn: () => {
+    const probe = `/sys/fs/cgroup/pids/${prefix}-must-not-exist`;
+    return withContainer(
+      `mkdir ${probe} 2>/dev/null && echo wrote || echo refused; ` +
+        "grep -c ' /sys' /proc/self/mountinfo",
+      async (c) => {
+        try {
+          const s = await run(c);
+          assertEquals(s.exitCode, 0, read(c.err));
+          assertMatch(read(c.out), /^refused$/m);
+          assert(Number(read(c.out).trim().split("\n").at(-1)) > 1, "no /sys submounts seen");
+        } finally {
+          try {
+            Deno.removeSync(probe);
+          } catch {
+            // not made: good
+          }
+        }
+      },
+      {
+        network: false,
+        edit: (cfg) => {
+          cfg.mounts = cfg.mounts.filter((m: { type: string }) => m.type !== "cgroup");
+        },
+      },
+    );
+  },
+});
+
+Deno.test({
   name: "create+start+exit of `true` is measured",
   ignore: skip,
   fn: () =>

@@ -131,7 +131,16 @@ export async function createContainer(
   const bundle = absolute(opts.bundle).replace(/\/+$/, "") || "/";
   const stateDir = stateDirOf({ stateRoot }, opts.id);
   const spec = loadSpec(bundle);
-  const plan = buildPlan(spec, { id: opts.id, bundle, stateDir, stdio: opts.stdio });
+  // Resolve now: in "inline" mode the cwd is "/" once the helper role is done.
+  const pidFile = opts.pidFile ? absolute(opts.pidFile) : undefined;
+  const stdio = opts.stdio
+    ? {
+      ...(opts.stdio.stdin ? { stdin: absolute(opts.stdio.stdin) } : {}),
+      stdout: absolute(opts.stdio.stdout),
+      stderr: absolute(opts.stdio.stderr),
+    }
+    : undefined;
+  const plan = buildPlan(spec, { id: opts.id, bundle, stateDir, stdio });
   const cgroupsPath = cgroupsPathOf(spec, opts.id);
   const limits = limitsFromSpec(spec);
 
@@ -181,7 +190,7 @@ export async function createContainer(
     const { creator: _, ...rest } = stored;
     const final: StoredState = { ...rest, pid: result.pid, startTime };
     writeStored(cfgAbs, final);
-    if (opts.pidFile) writeFileAtomicSync(absolute(opts.pidFile), String(result.pid));
+    if (pidFile) writeFileAtomicSync(pidFile, String(result.pid));
     return toOciState(final, "created");
   } catch (e) {
     if (cgroup) {

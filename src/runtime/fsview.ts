@@ -8,6 +8,7 @@ export interface FsEntry {
   isFile: boolean;
   isDirectory: boolean;
   isSymlink: boolean;
+  isFifo: boolean;
   /** Permission bits (mode & 0o7777). */
   mode: number;
 }
@@ -25,6 +26,7 @@ function entry(i: Deno.FileInfo): FsEntry {
     isFile: i.isFile,
     isDirectory: i.isDirectory,
     isSymlink: i.isSymlink,
+    isFifo: i.isFifo ?? false,
     mode: (i.mode ?? 0) & 0o7777,
   };
 }
@@ -47,7 +49,7 @@ export const realFs: FsView = {
 
 /** A fake tree for tests: path → entry, symlinks carry their target. */
 export function fakeFs(
-  tree: Record<string, { type: "file" | "dir" | "link"; mode?: number; target?: string }>,
+  tree: Record<string, { type: "file" | "dir" | "link" | "fifo"; mode?: number; target?: string }>,
 ): FsView {
   const lstat = (p: string): FsEntry | null => {
     const e = tree[p];
@@ -56,6 +58,7 @@ export function fakeFs(
       isFile: e.type === "file",
       isDirectory: e.type === "dir",
       isSymlink: e.type === "link",
+      isFifo: e.type === "fifo",
       mode: e.mode ?? (e.type === "dir" ? 0o755 : 0o644),
     };
   };

@@ -46,7 +46,7 @@ function openStdio(plan: InitPlan, env: InitEnv): void {
   const openOut = (path: string) => {
     // A FIFO opened read-write always has a reader, so the workload never gets EPIPE
     // while the daemon that drains it is down.
-    const fifo = fs.stat(path) !== null && Deno.statSync(path).isFifo;
+    const fifo = fs.stat(path)?.isFifo ?? false;
     return fifo
       ? sys.open(path, O_RDWR | O_CLOEXEC)
       : sys.open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640);

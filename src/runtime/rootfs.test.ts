@@ -1,6 +1,8 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import {
+  ErrnoError,
   MNT_DETACH,
+  MOUNT_ATTR_RDONLY,
   MS_BIND,
   MS_NODEV,
   MS_NOEXEC,
@@ -15,7 +17,7 @@ import {
 import { fakeFs } from "./fsview.ts";
 import type { FileOps, InitEnv } from "./initenv.ts";
 import type { InitPlan, PlannedMount } from "./plan.ts";
-import { finishRootfs, mountDeferred, pivotInto, prepareRootfs } from "./rootfs.ts";
+import { finishRootfs, mountDeferred, pivotInto, prepareRootfs, submountsOf } from "./rootfs.ts";
 
 function fakeFiles(): FileOps & { log: string[] } {
   const log: string[] = [];
@@ -240,4 +242,50 @@ Deno.test("masked dirs get a read-only tmpfs, masked files /dev/null, missing on
   assertEquals(sys.named("sethostname"), [["box"]]);
   assert(files.log.includes("write /proc/sys/net/ipv4/ip_forward=1"));
   assert(files.log.includes("write /proc/self/oom_score_adj=100"));
+});
+
+const sysBind: PlannedMount = {
+  destination: "/sys",
+  kind: "bind",
+  type: "",
+  source: "/sys",
+  flags: MS_BIND | MS_REC | MS_RDONLY,
+  data: "",
+  propagation: [],
+};
+
+Deno.test("a read-only rbind makes its whole subtree read-only with mount_setattr", () => {
+  const sys = recordingSyscalls();
+  prepareRootfs(plan([sysBind]), {
+    sys,
+    fs: fakeFs({ "/sys": { type: "dir" } }),
+    files: fakeFiles(),
+  });
+  assertEquals(sys.named("mountSetattr"), [["/b/rootfs/sys", MOUNT_ATTR_RDONLY, 0, true]]);
+});
+
+Deno.test("without mount_setattr each submount of a read-only rbind is remounted read-only", () => {
+  const sys = recordingSyscalls({
+    mountSetattr: () => {
+      throw new ErrnoError("mount_setattr", 38);
+    },
+  });
+  const files = fakeFiles();
+  files.readFile = () =>
+    [
+      "1 0 8:1 / / rw - ext4 /dev/sda rw",
+      "2 1 0:5 / /b/rootfs/sys rw - sysfs sysfs rw",
+      "3 2 0:6 / /b/rootfs/sys/fs/cgroup rw - tmpfs tmpfs rw",
+      "4 1 0:7 / /b/rootfs/sysx rw - tmpfs tmpfs rw",
+    ].join("\n");
+  prepareRootfs(plan([sysBind]), { sys, fs: fakeFs({ "/sys": { type: "dir" } }), files });
+  assertEquals(sys.named("mount").slice(-1), [
+    [null, "/b/rootfs/sys/fs/cgroup", null, MS_REMOUNT | MS_BIND | MS_RDONLY],
+  ]);
+});
+
+Deno.test("submounts are found below a path only, with octal escapes decoded", () => {
+  const info =
+    "1 0 0:1 / /a rw - x x rw\n2 1 0:2 / /a/b\\040c rw - x x rw\n3 1 0:3 / /ab rw - x x rw";
+  assertEquals(submountsOf(info, "/a"), ["/a/b c"]);
 });

@@ -8,6 +8,7 @@
 import {
   isErrno,
   MNT_DETACH,
+  MOUNT_ATTR_RDONLY,
   MS_BIND,
   MS_NODEV,
   MS_NOEXEC,
@@ -41,6 +42,35 @@ function parentOf(p: string): string {
   return p.slice(0, p.lastIndexOf("/")) || "/";
 }
 
+/** Mount points below `dest` (not itself), deepest last, from a mountinfo text. */
+export function submountsOf(mountinfo: string, dest: string): string[] {
+  const out: string[] = [];
+  for (const line of mountinfo.split("\n")) {
+    const raw = line.split(" ")[4];
+    if (!raw) continue;
+    const mp = raw.replace(/\\([0-7]{3})/g, (_, o) => String.fromCharCode(parseInt(o, 8)));
+    if (mp.startsWith(dest + "/")) out.push(mp);
+  }
+  return out;
+}
+
+/**
+ * Makes every mount below `dest` read-only too: a bind remount only changes the top one, and
+ * an "rbind,ro" of /sys must not leave its submounts writable.
+ */
+function readonlySubtree(env: InitEnv, dest: string): void {
+  try {
+    env.sys.mountSetattr(dest, MOUNT_ATTR_RDONLY, 0, true);
+    return;
+  } catch (e) {
+    if (!isErrno(e, "ENOSYS")) throw e;
+  }
+  for (const mp of submountsOf(env.files.readFile("/proc/self/mountinfo"), dest)) {
+    const keep = env.sys.mountFlagsOf(mp) & LOCKED;
+    env.sys.mount(null, mp, null, MS_REMOUNT | MS_BIND | MS_RDONLY | keep);
+  }
+}
+
 /** Bind `source` on `dest`, then remount for flags a bind ignores, then propagation. */
 function bindMount(env: InitEnv, source: string, dest: string, flags: number, prop: number[]) {
   const { sys, fs, files } = env;
@@ -54,6 +84,7 @@ function bindMount(env: InitEnv, source: string, dest: string, flags: number, pr
   if (flags & BIND_REMOUNT_FLAGS) {
     sys.mount(null, dest, null, MS_REMOUNT | MS_BIND | (flags & BIND_REMOUNT_FLAGS));
   }
+  if ((flags & MS_REC) && (flags & MS_RDONLY)) readonlySubtree(env, dest);
   for (const p of prop) sys.mount(null, dest, null, p);
 }
 
