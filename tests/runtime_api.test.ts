@@ -290,6 +290,32 @@ Deno.test({
 });
 
 Deno.test({
+  name: "a created container can be deleted without force: its init is killed and all is gone",
+  ignore: skip,
+  fn: () =>
+    withContainer("echo never", async (c) => {
+      const st = await createContainer(c.cfg, {
+        id: c.id,
+        bundle: c.bundle.dir,
+        stdio: { stdout: c.out, stderr: c.err },
+      });
+      const exited = c.reaper.watch(st.pid!);
+      let dup: unknown;
+      try {
+        await createContainer(c.cfg, { id: c.id, bundle: c.bundle.dir });
+      } catch (e) {
+        dup = e;
+      }
+      assert(dup instanceof PolisError && dup.code === "conflict", String(dup));
+      assertEquals(listContainers(c.cfg).map((s) => [s.id, s.status]), [[c.id, "created"]]);
+      await deleteContainer(c.cfg, c.id);
+      assertEquals((await exited).signal, "SIGKILL");
+      assertEquals(listContainers(c.cfg), []);
+      assertEquals(read(c.out), "");
+    }),
+});
+
+Deno.test({
   name: "create+start+exit of `true` is measured",
   ignore: skip,
   fn: () =>

@@ -171,10 +171,19 @@ Deno.test({
   ignore: skip,
   fn: () =>
     withContainer("sleep 60", async (c) => {
-      assertEquals((await oci(c.root, ["create", "--bundle", c.bundle.dir, c.id], c.out)).code, 0);
+      const cr = await oci(c.root, [
+        "create",
+        "--bundle",
+        c.bundle.dir,
+        "--pid-file",
+        `${c.root}/pid`,
+        c.id,
+      ], c.out);
+      assertEquals(cr.code, 0);
       assertEquals((await oci(c.root, ["start", c.id])).code, 0);
       assertEquals(await status(c.root, c.id), "running");
       const st = JSON.parse((await oci(c.root, ["state", c.id])).stdout);
+      assertEquals(Number(Deno.readTextFileSync(`${c.root}/pid`)), st.pid);
       assertEquals(st.ociVersion, "1.2.0");
       assertEquals(st.bundle, c.bundle.dir);
       assertEquals(st.annotations, { "org.polis.test": "1" });
