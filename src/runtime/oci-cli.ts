@@ -11,7 +11,6 @@
  */
 
 import { errorMessage } from "../core/mod.ts";
-import { createContainer } from "./create.ts";
 import { startContainer } from "./start.ts";
 import { killContainer } from "./kill.ts";
 import { deleteContainer } from "./delete.ts";
@@ -97,6 +96,8 @@ export async function runOciCli(argv: string[]): Promise<number> {
           { "--no-pivot": "noPivot", "--no-new-keyring": "noKeyring" },
         );
         if (flags.console) throw new UsageError("--console-socket is not supported");
+        // Loaded only here: the bundle schema (zod) is the slowest import of all verbs.
+        const { createContainer } = await import("./create.ts");
         await createContainer(
           cfg,
           {
