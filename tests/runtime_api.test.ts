@@ -316,6 +316,57 @@ Deno.test({
 });
 
 Deno.test({
+  name: "sysctls, rlimits and oom_score_adj from the spec are in effect",
+  ignore: skip,
+  fn: () =>
+    withContainer(
+      "cat /proc/sys/net/ipv4/ip_forward; ulimit -n; ulimit -Hn; cat /proc/self/oom_score_adj",
+      async (c) => {
+        const s = await run(c);
+        assertEquals(s.exitCode, 0, read(c.err));
+        assertEquals(read(c.out), "1\n1000\n2000\n500\n");
+      },
+      {
+        edit: (cfg) => {
+          cfg.linux.sysctl = { "net.ipv4.ip_forward": "1" };
+          cfg.process.rlimits = [{ type: "RLIMIT_NOFILE", soft: 1000, hard: 2000 }];
+          cfg.process.oomScoreAdj = 500;
+        },
+      },
+    ),
+});
+
+Deno.test({
+  name: "a container joins another container's network and uts namespaces by path",
+  ignore: skip,
+  fn: () =>
+    withContainer("sleep 30", async (a) => {
+      const sa = await createContainer(a.cfg, {
+        id: a.id,
+        bundle: a.bundle.dir,
+        stdio: { stdout: a.out, stderr: a.err },
+      });
+      await startContainer(a.cfg, a.id);
+      const netA = Deno.readLinkSync(`/proc/${sa.pid}/ns/net`);
+      await withContainer("readlink /proc/self/ns/net; hostname", async (b) => {
+        const s = await run(b);
+        assertEquals(s.exitCode, 0, read(b.err));
+        assertEquals(read(b.out), `${netA}\nshared-host\n`);
+      }, {
+        edit: (cfg) => {
+          delete cfg.hostname;
+          cfg.linux.namespaces = cfg.linux.namespaces
+            .filter((n: { type: string }) => n.type !== "network" && n.type !== "uts")
+            .concat([
+              { type: "network", path: `/proc/${sa.pid}/ns/net` },
+              { type: "uts", path: `/proc/${sa.pid}/ns/uts` },
+            ]);
+        },
+      });
+    }, { hostname: "shared-host" }),
+});
+
+Deno.test({
   name: "create+start+exit of `true` is measured",
   ignore: skip,
   fn: () =>
