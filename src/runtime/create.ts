@@ -174,6 +174,8 @@ export async function createContainer(
     mkfifo(`${stateDir}/${EXEC_FIFO}`, 0o600);
     cgroup = createCgroup(cgroupsPath, limits);
     const procsFiles = cgroup.procsFiles();
+    stored.cgroupDirs = procsFiles.map((f) => f.slice(0, f.lastIndexOf("/")));
+    writeStored(cfgAbs, stored);
     plan.cgroup = { procsFiles, mounts: cgroupMountPlans(procsFiles, readCgroupLayout()) };
     const planText = JSON.stringify(plan);
     writeFileAtomicSync(`${stateDir}/${PLAN_FILE}`, planText, 0o600);

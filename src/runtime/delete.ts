@@ -52,6 +52,15 @@ export async function deleteContainer(
   } catch (e) {
     if (!(e instanceof PolisError && e.code === "not_found")) err = e;
   }
+  const left = (stored.cgroupDirs ?? []).filter((d) => existsSync(d));
+  if (err === undefined && left.length > 0) {
+    // Keep the state so the delete can be retried from the right place.
+    throw PolisError.precondition(
+      `cannot delete container ${id}: its cgroup ${left.join(", ")} is not where ` +
+        `"${stored.cgroupsPath}" resolves from this process's cgroup; delete it from the ` +
+        `process (cgroup) that created it`,
+    );
+  }
   try {
     removeIfExistsSync(dir, true);
   } catch (e) {

@@ -39,6 +39,11 @@ export interface StoredState {
   /** The pid's start time (clock ticks since boot, /proc/<pid>/stat field 22). */
   startTime: number;
   cgroupsPath: string;
+  /**
+   * The container's cgroup directories as created. A relative cgroupsPath resolves below the
+   * caller's own cgroup, so another process may resolve it elsewhere; delete checks these.
+   */
+  cgroupDirs?: string[];
   started: boolean;
   /** The process running create(), so an interrupted create reads as stopped. */
   creator?: { pid: number; startTime: number };
