@@ -55,7 +55,12 @@ export interface CreateOptions {
   pidFile?: string;
 }
 
-/** How the helper role is played: a separate `_setup` process (daemon) or this process. */
+/**
+ * How the helper role is played: a separate `_setup` process ("process", what a daemon must
+ * use), or this process ("inline", only for a process that exits right after, as `polis oci
+ * create`: it leaves the calling thread in the container's uts/ipc/net namespaces and makes
+ * its future children land in the container's pid namespace).
+ */
 export type HelperMode = "process" | "inline";
 
 function absolute(p: string): string {

@@ -57,8 +57,6 @@ const APPLETS = [
   "yes",
   "ip",
   "date",
-  "ulimit",
-  "trap",
   "timeout",
 ];
 
