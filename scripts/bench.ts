@@ -73,6 +73,24 @@ function ratio(name: string, a: number, b: number): void {
   console.log(`${name.padEnd(52)} ${(a / b).toFixed(2).padStart(9)} ×`);
 }
 
+async function startsPerMinute(
+  client: PolisClient,
+  parallel: number,
+  perWorker: number,
+): Promise<number> {
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: parallel }, async () => {
+    for (let i = 0; i < perWorker; i++) {
+      const { Id } = await client.createContainer({ image: "busybox", cmd: ["true"] });
+      const wait = await client.registerWait(Id);
+      await client.startContainer(Id);
+      await wait.result;
+      await client.removeContainer(Id);
+    }
+  }));
+  return parallel * perWorker / ((performance.now() - t0) / 60_000);
+}
+
 const imgs = await busyboxImages();
 const d = new TestDaemon("bench");
 const tmp = Deno.makeTempDirSync({ prefix: "polis-bench-" });
@@ -99,21 +117,12 @@ try {
   }
   report("create/start/wait/rm cycle (API)", median(cycle), "ms");
 
-  async function startsPerMinute(parallel: number, perWorker: number): Promise<number> {
-    const t0 = performance.now();
-    await Promise.all(Array.from({ length: parallel }, async () => {
-      for (let i = 0; i < perWorker; i++) {
-        const { Id } = await client.createContainer({ image: "busybox", cmd: ["true"] });
-        const wait = await client.registerWait(Id);
-        await client.startContainer(Id);
-        await wait.result;
-        await client.removeContainer(Id);
-      }
-    }));
-    return parallel * perWorker / ((performance.now() - t0) / 60_000);
-  }
-  report("starts per minute, serial (API)", await startsPerMinute(1, RUNS), "/min");
-  report("starts per minute, 4 in parallel (API)", await startsPerMinute(4, RUNS / 2), "/min");
+  report("starts per minute, serial (API)", await startsPerMinute(client, 1, RUNS), "/min");
+  report(
+    "starts per minute, 4 in parallel (API)",
+    await startsPerMinute(client, 4, RUNS / 2),
+    "/min",
+  );
 
   await new Promise((r) => setTimeout(r, 1000));
   const idle = rssKiB(d.pid!) / 1024;
