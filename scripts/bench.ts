@@ -58,6 +58,23 @@ async function timeCmd(
   return times;
 }
 
+/** podman's cgroupfs parents, deepest last, in every hierarchy. */
+function libpodCgroups(): string[] {
+  const out: string[] = [];
+  const walk = (dir: string) => {
+    out.push(dir);
+    for (const e of Deno.readDirSync(dir)) if (e.isDirectory) walk(`${dir}/${e.name}`);
+  };
+  for (const h of Deno.readDirSync("/sys/fs/cgroup")) {
+    try {
+      walk(`/sys/fs/cgroup/${h.name}/libpod_parent`);
+    } catch {
+      // not in this hierarchy
+    }
+  }
+  return out;
+}
+
 function rssKiB(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(Deno.readTextFileSync(`/proc/${pid}/status`));
   return m ? Number(m[1]) : NaN;
@@ -186,6 +203,7 @@ try {
   }
 
   if (have("podman")) {
+    const podmanCgroupsBefore = libpodCgroups();
     const p = [
       "podman",
       "--root",
@@ -226,6 +244,10 @@ try {
       stdout: "null",
       stderr: "null",
     }).output();
+    // podman's cgroupfs manager leaves its (empty) parent cgroups: remove the ones this run made.
+    for (const dir of libpodCgroups().filter((x) => !podmanCgroupsBefore.includes(x)).reverse()) {
+      await Deno.remove(dir).catch(() => {});
+    }
   } else {
     console.log("podman not installed: skipped (POLIS_BENCH_DEPS=1 installs it)");
   }
