@@ -6,13 +6,15 @@
 
 async function main(args: string[]): Promise<number> {
   switch (args[0]) {
+    // The helper modes load only what they run (no zod, no cgroup drivers): each
+    // container start pays for their start-up twice.
     case "_setup": {
-      const rt = await import("./src/runtime/mod.ts");
-      return await rt.runSetupHelper(args.slice(1));
+      const m = await import("./src/runtime/modes.ts");
+      return await m.runSetupHelper(args.slice(1));
     }
     case "_init": {
-      const rt = await import("./src/runtime/mod.ts");
-      return rt.runInit(args.slice(1));
+      const m = await import("./src/runtime/modes.ts");
+      return m.runInit(args.slice(1));
     }
     case "oci": {
       const rt = await import("./src/runtime/mod.ts");

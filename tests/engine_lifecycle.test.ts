@@ -106,6 +106,11 @@ daemonTest("container lifecycle works as with docker", async (d, t) => {
     assertEquals(c.State.Status, "running");
     assertEquals(c.State.Running, true);
     ok(c.State.Pid > 1, "host pid recorded");
+    // No resident Deno process per container: the recorded pid is the workload itself
+    // (busybox, exec'd by the init) and the daemon is its parent, with nothing between.
+    ok(Deno.readLinkSync(`/proc/${c.State.Pid}/exe`).endsWith("/bin/busybox"));
+    const stat = Deno.readTextFileSync(`/proc/${c.State.Pid}/stat`);
+    assertEquals(Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]), d.pid);
     assertEquals(c.Config.Cmd, ["sleep", "30"]);
     assertEquals(c.Config.Labels, { app: "web" });
     ok("HostConfig" in c && "NetworkSettings" in c, "HostConfig and NetworkSettings present");

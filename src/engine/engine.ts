@@ -765,7 +765,7 @@ export class Engine implements EngineApi {
       (s) => {
         // If the container died before our FIFO open, unblock the stuck reader.
         for (const f of fifos) releaseFifoReader(f);
-        return this.#onExit(id, s.exitCode >= 0 ? s.exitCode : undefined);
+        return this.#onExit(id, s.known ? s.exitCode : undefined);
       },
       (e) => this.#onExit(id, undefined, String(e)),
     );
