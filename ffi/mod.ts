@@ -20,3 +20,7 @@ export * from "./creds.ts";
 export * from "./caps.ts";
 export * from "./signals.ts";
 export * from "./syscalls.ts";
+export * from "./netlink_msg.ts";
+export * from "./netlink_socket.ts";
+export * from "./netlink.ts";
+export * from "./netlink_netns.ts";
