@@ -19,6 +19,7 @@ export * from "./proc.ts";
 export * from "./creds.ts";
 export * from "./caps.ts";
 export * from "./signals.ts";
+export * from "./spawn.ts";
 export * from "./syscalls.ts";
 export * from "./netlink_msg.ts";
 export * from "./netlink_socket.ts";

@@ -10,6 +10,7 @@ import * as mnt from "./mount.ts";
 import * as fs from "./fs.ts";
 import * as proc from "./proc.ts";
 import * as creds from "./creds.ts";
+import * as spawn from "./spawn.ts";
 
 export interface Syscalls {
   // namespaces
@@ -56,6 +57,12 @@ export interface Syscalls {
   prlimit(pid: number, resource: number, limit?: proc.Rlimit): proc.Rlimit;
   resetSignalsForExec(): void;
   execve(path: string, argv: readonly string[], envp: readonly string[]): never;
+  posixSpawn(
+    path: string,
+    argv: readonly string[],
+    envp: readonly string[],
+    opts?: spawn.SpawnOptions,
+  ): number;
   // credentials and capabilities
   setresuid(r: number, e: number, s: number): void;
   setresgid(r: number, e: number, s: number): void;
@@ -105,6 +112,7 @@ export const realSyscalls: Syscalls = {
   prlimit: proc.prlimit,
   resetSignalsForExec: proc.resetSignalsForExec,
   execve: proc.execve,
+  posixSpawn: spawn.posixSpawn,
   setresuid: creds.setresuid,
   setresgid: creds.setresgid,
   setgroups: creds.setgroups,
@@ -150,6 +158,7 @@ export function recordingSyscalls(
     execve: () => {
       throw new Error("fake execve");
     },
+    posixSpawn: () => 100,
   };
   const names = Object.keys(realSyscalls) as (keyof Syscalls)[];
   const fake: Record<string, unknown> = {
