@@ -8,6 +8,8 @@ need=()
 if ! [ -x /bin/busybox ] || ldd /bin/busybox >/dev/null 2>&1; then need+=(busybox-static); fi
 command -v umoci >/dev/null || need+=(umoci)
 command -v skopeo >/dev/null || need+=(skopeo)
+# The real distribution registry the pull tests start on 127.0.0.1.
+[ -x /usr/bin/docker-registry ] || need+=(docker-registry)
 if [ "${POLIS_BENCH_DEPS:-0}" = 1 ]; then
   command -v runc >/dev/null || need+=(runc)
   command -v podman >/dev/null || need+=(podman)

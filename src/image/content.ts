@@ -53,6 +53,25 @@ export interface BlobIngester {
   ingest(content: ReadableStream<Uint8Array>, opts?: IngestOptions): Promise<IngestResult>;
 }
 
+/** Where a resumable download gets its bytes from `offset` on. */
+export type RangeOpener = (
+  offset: number,
+) => Promise<{ body: ReadableStream<Uint8Array>; offset: number }>;
+
+export interface DownloadOptions extends IngestOptions {
+  /** Called with the bytes held so far (resumed prefix included) as the download grows. */
+  onProgress?: (current: number) => void;
+}
+
+/**
+ * Adds a blob from a source that can restart at an offset (an HTTP Range). The bytes
+ * received so far are kept in a partial file named by the digest, which survives errors
+ * and restarts, so the next attempt asks only for the rest.
+ */
+export interface BlobDownloader {
+  download(expected: string, open: RangeOpener, opts?: DownloadOptions): Promise<IngestResult>;
+}
+
 /** Lists what the store holds. */
 export interface BlobLister {
   list(): BlobInfo[];
@@ -94,16 +113,112 @@ function randomSuffix(): string {
   return crypto.randomUUID().slice(0, 8);
 }
 
-export class BlobStore implements BlobReader, BlobIngester, BlobLister {
+export class BlobStore implements BlobReader, BlobIngester, BlobDownloader, BlobLister {
   readonly dir: string;
   readonly tmpDir: string;
+  /** Partial downloads, kept across restarts (the open-time sweep leaves them alone). */
+  readonly downloadsDir: string;
+  /** Downloads under way in this process, by digest: a second caller joins the first. */
+  readonly #downloads = new Map<string, Promise<IngestResult>>();
 
   /** `root` is the engine root; blobs go to `<root>/blobs/sha256`, temp files to `<root>/tmp`. */
   constructor(root: string) {
     this.dir = `${root}/blobs/sha256`;
     this.tmpDir = `${root}/tmp`;
+    this.downloadsDir = `${root}/downloads`;
     Deno.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     Deno.mkdirSync(this.tmpDir, { recursive: true, mode: 0o700 });
+    Deno.mkdirSync(this.downloadsDir, { recursive: true, mode: 0o700 });
+  }
+
+  /** The partial file of a download of `digest`. */
+  partialPath(digest: string): string {
+    return `${this.downloadsDir}/${digestHex(digest)}.partial`;
+  }
+
+  download(
+    expected: string,
+    open: RangeOpener,
+    opts: DownloadOptions = {},
+  ): Promise<IngestResult> {
+    digestHex(expected);
+    const present = this.stat(expected);
+    if (present) {
+      try {
+        checkBlob(present, { ...opts, expected });
+      } catch (e) {
+        return Promise.reject(e);
+      }
+      return Promise.resolve({ ...present, created: false });
+    }
+    const running = this.#downloads.get(expected);
+    if (running) return running.then((r) => ({ ...r, created: false }));
+    const run = this.#download(expected, open, opts).finally(() =>
+      this.#downloads.delete(expected)
+    );
+    this.#downloads.set(expected, run);
+    return run;
+  }
+
+  async #download(
+    expected: string,
+    open: RangeOpener,
+    opts: DownloadOptions,
+  ): Promise<IngestResult> {
+    const partial = this.partialPath(expected);
+    const file = await Deno.open(partial, { read: true, write: true, create: true, mode: 0o600 });
+    let info: BlobInfo;
+    try {
+      let have = (await file.stat()).size;
+      if (opts.size !== undefined && have > opts.size) have = 0;
+      // A hash's state cannot be saved, so a kept prefix is hashed again: a local read.
+      let hash: Hash = createHash("sha256");
+      if (have > 0) have = await hashPrefix(file, have, hash);
+      // A complete partial (a crash before its rename) needs no fetch, only the check.
+      const { body, offset } = opts.size !== undefined && have === opts.size && have > 0
+        ? { body: new Blob([]).stream(), offset: have }
+        : await open(have);
+      if (offset !== have) {
+        if (offset !== 0) {
+          await body.cancel().catch(() => {});
+          throw PolisError.internal(`download of ${expected} restarted at ${offset}, not ${have}`);
+        }
+        // The source ignored the range: start over.
+        have = 0;
+        hash = createHash("sha256");
+      }
+      await file.truncate(have);
+      await file.seek(have, Deno.SeekMode.Start);
+      let size = have;
+      opts.onProgress?.(size);
+      for await (const chunk of body) {
+        let off = 0;
+        while (off < chunk.byteLength) off += await file.write(chunk.subarray(off));
+        hash.update(chunk);
+        size += chunk.byteLength;
+        opts.onProgress?.(size);
+        if (opts.size !== undefined && size > opts.size) break; // ends the body too
+      }
+      await file.sync();
+      info = { digest: `sha256:${hash.digest("hex")}`, size };
+    } finally {
+      file.close();
+    }
+    try {
+      checkBlob(info, { ...opts, expected });
+    } catch (e) {
+      // Bad bytes must not seed the next attempt.
+      removeIfExistsSync(partial);
+      throw e;
+    }
+    if (this.has(expected)) {
+      removeIfExistsSync(partial);
+      return { ...info, created: false };
+    }
+    Deno.chmodSync(partial, 0o444);
+    Deno.renameSync(partial, this.path(expected));
+    fsyncDirSync(this.dir);
+    return { ...info, created: true };
   }
 
   path(digest: string): string {
@@ -237,6 +352,20 @@ export class BlobStore implements BlobReader, BlobIngester, BlobLister {
   delete(digest: string): void {
     removeIfExistsSync(this.path(digest));
   }
+}
+
+/** Feeds the first `length` bytes of `file` to `hash`; returns how many there were. */
+async function hashPrefix(file: Deno.FsFile, length: number, hash: Hash): Promise<number> {
+  await file.seek(0, Deno.SeekMode.Start);
+  const buf = new Uint8Array(1 << 20);
+  let read = 0;
+  while (read < length) {
+    const n = await file.read(buf.subarray(0, Math.min(buf.length, length - read)));
+    if (n === null) break;
+    hash.update(buf.subarray(0, n));
+    read += n;
+  }
+  return read;
 }
 
 function checkBlob(info: BlobInfo, opts: IngestOptions): void {

@@ -19,7 +19,14 @@
 export { ImageStore } from "./store.ts";
 export { chainIds, parseImageConfig } from "./config.ts";
 export type { ParsedConfig } from "./config.ts";
-export type { ImageInspect, ImageRecord, ImageStoreOptions, RemoveImageResult } from "./store.ts";
+export { DOWNLOAD_KEEP_MS } from "./store.ts";
+export type {
+  ImageInspect,
+  ImageRecord,
+  ImageStoreOptions,
+  PulledImage,
+  RemoveImageResult,
+} from "./store.ts";
 export { checkOverlayFits, MOUNT_DATA_LIMIT, overlayMountData } from "./rootfs.ts";
 export type { RootfsDescription } from "./rootfs.ts";
 export {
@@ -38,12 +45,15 @@ export type { ResolvedUser } from "./user.ts";
 export { resolveInRoot } from "./rootpath.ts";
 export { BlobStore, digestHex, isDigest } from "./content.ts";
 export type {
+  BlobDownloader,
   BlobInfo,
   BlobIngester,
   BlobLister,
   BlobReader,
+  DownloadOptions,
   IngestOptions,
   IngestResult,
+  RangeOpener,
 } from "./content.ts";
 export { hostFsOps } from "./fsops.ts";
 export type { FsOps } from "./fsops.ts";

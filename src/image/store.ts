@@ -21,10 +21,17 @@
 
 import type { DatabaseSync } from "node:sqlite";
 import { PolisError } from "../core/errors.ts";
-import { removeIfExistsSync } from "../core/fs.ts";
+import { removeIfExistsSync, writeFileAtomicSync } from "../core/fs.ts";
 import { logger } from "../core/log.ts";
 import { extractArchive, MEDIA, readImageDir, type SourceBlob } from "./archive.ts";
-import { type BlobIngester, type BlobReader, BlobStore, type IngestResult } from "./content.ts";
+import {
+  type BlobDownloader,
+  type BlobIngester,
+  type BlobReader,
+  BlobStore,
+  digestHex,
+  type IngestResult,
+} from "./content.ts";
 import { ImageDb, type ImageLayerRef, type ImageRow, type LayerRow } from "./db.ts";
 import { type FsOps, hostFsOps, syncFilesystem } from "./fsops.ts";
 import type { ImageConfig } from "./process.ts";
@@ -73,6 +80,21 @@ export interface ImageInspect {
   RootFS: { Type: "layers"; Layers: string[] };
 }
 
+/** What a registry pull hands over once every blob is in the store. */
+export interface PulledImage {
+  configDigest: string;
+  /** The platform's image manifest. */
+  manifestDigest: string;
+  layers: { digest: string; mediaType: string }[];
+  /** Canonical names: "host/repo:tag" (tag) and "host/repo@sha256:…" (digest). */
+  names: string[];
+  /** More blobs the image keeps (the index it was chosen from). */
+  extraBlobs?: string[];
+}
+
+/** Holds of unfinished pulls older than this are dropped when the store opens. */
+export const DOWNLOAD_KEEP_MS = 7 * 24 * 3600 * 1000;
+
 export interface ImageStoreOptions {
   /** Engine root, e.g. /var/lib/polis. */
   root: string;
@@ -114,6 +136,8 @@ export class ImageStore {
   /** The content store's roles; a registry client takes only `ingester`. */
   readonly reader: BlobReader;
   readonly ingester: BlobIngester;
+  /** Resumable downloads into the store (partials kept in `<root>/downloads`). */
+  readonly downloader: BlobDownloader;
   readonly overlay: boolean;
   private readonly blobs: BlobStore;
   private readonly idb: ImageDb;
@@ -129,6 +153,8 @@ export class ImageStore {
   private readonly pinnedLayers = new Set<string>();
   /** Link names given to layers of the load in progress, not yet in the database. */
   private readonly pendingLinks = new Set<string>();
+  /** Blobs unfinished pulls hold, by hold key (also on disk as `downloads/hold-<key>.json`). */
+  private readonly holds = new Map<string, Set<string>>();
   private queue: Promise<unknown> = Promise.resolve();
 
   constructor(opts: ImageStoreOptions) {
@@ -151,6 +177,7 @@ export class ImageStore {
     this.blobs = new BlobStore(this.root);
     this.reader = this.blobs;
     this.ingester = this.blobs;
+    this.downloader = this.blobs;
     this.idb = new ImageDb(opts.db);
     this.sweep();
   }
@@ -514,6 +541,96 @@ export class ImageStore {
     Deno.removeSync(doomed, { recursive: true });
   }
 
+  // ---------------------------------------------------------------- pull
+
+  /**
+   * Keeps `digests` through removals and restarts until `releaseBlobs(key)`: a pull
+   * holds the blobs it fetched before its image record exists, so the next pull after
+   * an interruption reuses them. The hold is written (fsync'ed) before the first fetch.
+   */
+  holdBlobs(key: string, digests: string[]): void {
+    digestHex(`sha256:${key}`); // keys are hex digests: safe as file names
+    for (const d of digests) digestHex(d);
+    const set = this.holds.get(key) ?? new Set<string>();
+    for (const d of digests) set.add(d);
+    this.holds.set(key, set);
+    writeFileAtomicSync(this.holdPath(key), JSON.stringify([...set]), 0o600);
+  }
+
+  /**
+   * Drops a hold. With `discard` (a pull that failed for good: bad content, unknown
+   * image) the held blobs no image, load or other hold keeps are deleted too.
+   */
+  releaseBlobs(key: string, discard = false): void {
+    const held = this.holds.get(key) ?? new Set<string>();
+    this.holds.delete(key);
+    removeIfExistsSync(this.holdPath(key));
+    if (!discard) return;
+    for (const d of held) {
+      if (this.idb.blobInUse(d) || this.pinnedBlobs.has(d) || this.isHeld(d)) continue;
+      this.blobs.delete(d);
+      removeIfExistsSync(this.blobs.partialPath(d));
+    }
+  }
+
+  private holdPath(key: string): string {
+    return `${this.blobs.downloadsDir}/hold-${key}.json`;
+  }
+
+  private isHeld(digest: string): boolean {
+    for (const set of this.holds.values()) if (set.has(digest)) return true;
+    return false;
+  }
+
+  /**
+   * Makes a pulled image visible: unpacks the layers this store lacks and commits the
+   * image row and its names in one transaction. Until then no image is listed, so an
+   * interruption leaves the old state; the blobs stay held for the next attempt.
+   */
+  commitPulled(img: PulledImage): Promise<ImageRecord> {
+    const run = this.queue.then(() => this.commitPulledNow(img));
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  private async commitPulledNow(img: PulledImage): Promise<ImageRecord> {
+    const newLayers = new Map<string, LayerRow>();
+    const all = [img.configDigest, img.manifestDigest, ...img.layers.map((l) => l.digest)];
+    for (const d of all) {
+      if (!this.blobs.has(d)) throw PolisError.internal(`pull: blob ${d} is not in the store`);
+      this.pinnedBlobs.add(d);
+    }
+    try {
+      const layers = img.layers.map((l) => ({
+        blob: { digest: l.digest, size: this.blobs.stat(l.digest)?.size ?? 0, created: false },
+        mediaType: l.mediaType,
+      }));
+      const p = await this.prepareImage(
+        img.configDigest,
+        layers,
+        img.manifestDigest,
+        img.names,
+        newLayers,
+      );
+      p.blobs.push(...(img.extraBlobs ?? []).filter((d) => this.blobs.has(d)));
+      this.idb.transaction(() => {
+        for (const row of newLayers.values()) {
+          if (!this.idb.layer(row.chainId)) this.idb.insertLayer(row);
+        }
+        this.commitImage(p);
+      });
+      newLayers.clear();
+      return this.get(p.row.id);
+    } catch (e) {
+      this.undoLoad(e, [], [...newLayers.values()]);
+      throw e;
+    } finally {
+      for (const d of all) this.pinnedBlobs.delete(d);
+      this.pinnedLayers.clear();
+      this.pendingLinks.clear();
+    }
+  }
+
   // ---------------------------------------------------------------- remove
 
   /**
@@ -566,7 +683,9 @@ export class ImageStore {
         this.idb.deleteLayer(chainId);
         goneLayers.push(row);
       }
-      goneBlobs = blobs.filter((b) => !this.idb.blobInUse(b) && !this.pinnedBlobs.has(b));
+      goneBlobs = blobs.filter((b) =>
+        !this.idb.blobInUse(b) && !this.pinnedBlobs.has(b) && !this.isHeld(b)
+      );
     });
     // Files go after the commit: a crash in between leaves only debris for sweep().
     for (const l of goneLayers.reverse()) {
@@ -689,6 +808,42 @@ export class ImageStore {
    * Clears what an interrupted run left: temp files, layer dirs and links with
    * no row, and blobs no image holds. Runs when the store opens.
    */
+  /**
+   * The downloads dir keeps what unfinished pulls need across restarts: partial blobs
+   * and holds, both dropped after DOWNLOAD_KEEP_MS. Live holds are loaded into memory.
+   * Returns the blobs they keep.
+   */
+  private sweepDownloads(): Set<string> {
+    const dir = this.blobs.downloadsDir;
+    const kept = new Set<string>();
+    const now = Date.now();
+    for (const e of Deno.readDirSync(dir)) {
+      const path = `${dir}/${e.name}`;
+      let stale = true;
+      try {
+        stale = !e.isFile || now - (Deno.statSync(path).mtime?.getTime() ?? 0) > DOWNLOAD_KEEP_MS;
+      } catch {
+        // gone meanwhile
+      }
+      const hold = /^hold-([a-f0-9]{64})\.json$/.exec(e.name);
+      if (!stale && hold) {
+        try {
+          const digests = (JSON.parse(Deno.readTextFileSync(path)) as unknown[])
+            .filter((d): d is string => typeof d === "string" && HEX.test(d.slice(7)));
+          this.holds.set(hold[1], new Set(digests));
+          for (const d of digests) kept.add(d);
+          continue;
+        } catch {
+          stale = true; // unreadable: drop it
+        }
+      }
+      if (stale || !(hold || /^[a-f0-9]{64}\.partial$/.test(e.name))) {
+        removeIfExistsSync(path, true);
+      }
+    }
+    return kept;
+  }
+
   private sweep(): void {
     for (const e of Deno.readDirSync(this.tmpDir)) {
       removeIfExistsSync(`${this.tmpDir}/${e.name}`, true);
@@ -705,6 +860,7 @@ export class ImageStore {
       if (!links.has(e.name)) removeIfExistsSync(`${this.linksDir}/${e.name}`);
     }
     const referenced = this.idb.referencedBlobs();
+    for (const d of this.sweepDownloads()) referenced.add(d);
     for (const b of this.blobs.list()) {
       if (!referenced.has(b.digest)) this.blobs.delete(b.digest);
     }

@@ -1,0 +1,370 @@
+/**
+ * An OCI distribution client for one repository, over `fetch`: manifests (verified
+ * against their digest) and blobs from an offset (HTTP Range). It answers registry
+ * challenges itself (Basic, or Bearer tokens fetched from the realm with the pull scope
+ * and cached until they expire), retries with backoff on 5xx, 429 and broken
+ * connections, and talks plain HTTP only to insecure hosts: loopback and localhost by
+ * default, TLS to everything else. Mirrors for docker.io are tried before Docker Hub.
+ * @module
+ */
+
+import { PolisError } from "../../core/errors.ts";
+import { logger } from "../../core/log.ts";
+import { sha256Hex } from "../content.ts";
+import { basicAuthorization, type Challenge, type Credentials, parseChallenges } from "./auth.ts";
+import { TokenCache } from "./auth.ts";
+import { MANIFEST_ACCEPT, MAX_MANIFEST_BYTES } from "./manifest.ts";
+
+export interface RegistryConfig {
+  /** Hosts (`host[:port]`) reached over plain HTTP, besides loopback and localhost. */
+  insecure?: string[];
+  /** Mirrors of docker.io, as base URLs ("https://mirror.example:5000"), tried first. */
+  mirrors?: string[];
+}
+
+export interface ClientOptions {
+  config?: RegistryConfig;
+  credentials?: Credentials;
+  /** Shared between clients so one token serves many pulls. */
+  tokens?: TokenCache;
+  /** Attempts after the first on transient failures (default 5). */
+  retries?: number;
+  /** First backoff delay in ms, doubled each time up to 8 s (default 250). */
+  backoffMs?: number;
+  /** A blob body that sends nothing for this long is abandoned (default 30 s). */
+  idleTimeoutMs?: number;
+  userAgent?: string;
+}
+
+export interface FetchedManifest {
+  bytes: Uint8Array;
+  /** The Content-Type the registry sent. */
+  contentType: string | null;
+  digest: string;
+}
+
+export interface BlobBody {
+  body: ReadableStream<Uint8Array>;
+  /** Where the body starts: the offset asked for, or 0 when the registry sent it all. */
+  offset: number;
+}
+
+export const DOCKER_HUB_API = "registry-1.docker.io";
+
+/** Whether `host` (`name[:port]`) is talked to over plain HTTP. */
+export function isInsecureHost(host: string, config: RegistryConfig = {}): boolean {
+  const name = host.startsWith("[") ? host.slice(1, host.indexOf("]")) : host.split(":")[0];
+  if (name === "localhost" || name.endsWith(".localhost") || name === "::1") return true;
+  if (/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(name)) return true;
+  return (config.insecure ?? []).some((h) => h === host || h === name);
+}
+
+/** Base URLs to try for a registry domain, in order. */
+export function endpointsFor(domain: string, config: RegistryConfig = {}): string[] {
+  const api = domain === "docker.io" ? DOCKER_HUB_API : domain;
+  const own = `${isInsecureHost(api, config) ? "http" : "https"}://${api}`;
+  if (domain !== "docker.io") return [own];
+  return [...(config.mirrors ?? []).map((m) => m.replace(/\/+$/, "")), own];
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A failure worth another attempt: a broken connection, a 5xx or a 429. */
+function transient(message: string, cause?: unknown): PolisError {
+  return new PolisError("unavailable", message, { cause });
+}
+
+async function registryErrorText(res: Response): Promise<string> {
+  const text = await res.text().catch(() => "");
+  try {
+    const body = JSON.parse(text) as { errors?: { code?: string; message?: string }[] };
+    const parts = (body.errors ?? []).map((e) => e.message ?? e.code).filter(Boolean);
+    if (parts.length) return parts.join("; ");
+  } catch {
+    // not the spec's error body
+  }
+  return text.trim().slice(0, 200) || res.statusText || `HTTP ${res.status}`;
+}
+
+export class RegistryClient {
+  readonly endpoints: string[];
+  readonly scope: string;
+  #endpoint = 0;
+  #authorization?: string;
+  #tokenKey?: string;
+  readonly #tokens: TokenCache;
+  readonly #retries: number;
+  readonly #backoff: number;
+  readonly #idle: number;
+
+  /** `domain` as in a reference ("docker.io", "127.0.0.1:5000"); `repo` its path. */
+  constructor(
+    readonly domain: string,
+    readonly repo: string,
+    readonly opts: ClientOptions = {},
+  ) {
+    this.endpoints = endpointsFor(domain, opts.config);
+    this.scope = `repository:${repo}:pull`;
+    this.#tokens = opts.tokens ?? new TokenCache();
+    this.#retries = opts.retries ?? 5;
+    this.#backoff = opts.backoffMs ?? 250;
+    this.#idle = opts.idleTimeoutMs ?? 30_000;
+  }
+
+  /** `reference` is a tag or a digest; a digest reference is checked against the bytes. */
+  async getManifest(reference: string): Promise<FetchedManifest> {
+    const what = `${this.domain}/${this.repo}${reference.includes(":") ? "@" : ":"}${reference}`;
+    let lastErr: unknown;
+    // Mirrors first; the next endpoint only when one fails.
+    for (let i = this.#endpoint; i < this.endpoints.length; i++) {
+      this.#endpoint = i;
+      try {
+        return await this.#getManifest(reference, what);
+      } catch (e) {
+        lastErr = e;
+        if (i < this.endpoints.length - 1) {
+          logger.warn("registry mirror failed; trying the next", {
+            endpoint: this.endpoints[i],
+            error: String(e),
+          });
+        }
+      }
+    }
+    throw lastErr;
+  }
+
+  async #getManifest(reference: string, what: string): Promise<FetchedManifest> {
+    const res = await this.#send(`/v2/${this.repo}/manifests/${reference}`, {
+      accept: MANIFEST_ACCEPT,
+    }, what);
+    if (res.status === 404) {
+      const why = await registryErrorText(res);
+      throw PolisError.notFound(`manifest for ${what} not found: ${why}`);
+    }
+    if (!res.ok) throw await this.#failure(res, what);
+    const declared = Number(res.headers.get("content-length") ?? "0");
+    if (declared > MAX_MANIFEST_BYTES) {
+      await res.body?.cancel();
+      throw PolisError.invalid(`manifest for ${what} is too large (${declared} bytes)`);
+    }
+    let bytes: Uint8Array;
+    try {
+      bytes = new Uint8Array(await res.arrayBuffer());
+    } catch (e) {
+      throw transient(`reading the manifest for ${what}: ${(e as Error).message}`, e);
+    }
+    if (bytes.byteLength > MAX_MANIFEST_BYTES) {
+      throw PolisError.invalid(`manifest for ${what} is too large (${bytes.byteLength} bytes)`);
+    }
+    const digest = `sha256:${sha256Hex(bytes)}`;
+    if (reference.startsWith("sha256:") && reference !== digest) {
+      throw PolisError.invalid(
+        `manifest for ${what}: content does not match its digest (got ${digest})`,
+      );
+    }
+    const header = res.headers.get("docker-content-digest");
+    if (header && header.startsWith("sha256:") && header !== digest) {
+      throw PolisError.invalid(
+        `manifest for ${what}: the registry says ${header} but the content hashes to ${digest}`,
+      );
+    }
+    return { bytes, contentType: res.headers.get("content-type"), digest };
+  }
+
+  /** The blob's bytes from `offset` on (all of it if the registry ignores the range). */
+  async openBlob(digest: string, offset = 0): Promise<BlobBody> {
+    const what = `blob ${digest} of ${this.domain}/${this.repo}`;
+    const headers: Record<string, string> = {};
+    if (offset > 0) headers.range = `bytes=${offset}-`;
+    const ac = new AbortController();
+    const res = await this.#send(`/v2/${this.repo}/blobs/${digest}`, headers, what, ac.signal);
+    if (res.status === 404) {
+      await res.body?.cancel();
+      throw PolisError.notFound(`${what} not found`);
+    }
+    if (!res.ok || !res.body) throw await this.#failure(res, what);
+    let start = 0;
+    if (res.status === 206) {
+      const m = /^bytes (\d+)-\d+\/(?:\d+|\*)$/.exec(res.headers.get("content-range") ?? "");
+      if (!m) {
+        await res.body.cancel();
+        throw transient(`${what}: a partial answer without a valid Content-Range`);
+      }
+      start = Number(m[1]);
+    }
+    return { body: this.#watchdog(res.body, ac, what), offset: start };
+  }
+
+  /** Passes the body on, aborting the request when no bytes come for a while. */
+  #watchdog(
+    body: ReadableStream<Uint8Array>,
+    ac: AbortController,
+    what: string,
+  ): ReadableStream<Uint8Array> {
+    const reader = body.getReader();
+    const idle = this.#idle;
+    return new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const stalled = new Promise<never>((_, reject) => {
+          timer = setTimeout(() => {
+            ac.abort();
+            reject(transient(`${what}: no data for ${idle / 1000} s`));
+          }, idle);
+        });
+        try {
+          const r = await Promise.race([reader.read(), stalled]);
+          if (r.done) controller.close();
+          else controller.enqueue(r.value);
+        } catch (e) {
+          controller.error(
+            e instanceof PolisError ? e : transient(`${what}: ${(e as Error).message}`, e),
+          );
+        } finally {
+          clearTimeout(timer);
+        }
+      },
+      cancel(reason) {
+        ac.abort();
+        return reader.cancel(reason).catch(() => {});
+      },
+    });
+  }
+
+  async #failure(res: Response, what: string): Promise<PolisError> {
+    const why = await registryErrorText(res);
+    if (res.status === 401 || res.status === 403) {
+      return new PolisError(
+        "invalid_argument",
+        `${what}: ${res.status === 401 ? "unauthorized" : "denied"}: ${why}`,
+        { details: { registryStatus: res.status } },
+      );
+    }
+    return new PolisError("internal", `${what}: the registry answered ${res.status}: ${why}`, {
+      details: { registryStatus: res.status },
+    });
+  }
+
+  /** One GET with auth and retries; 5xx/429/connection failures are retried, then thrown. */
+  async #send(
+    path: string,
+    headers: Record<string, string>,
+    what: string,
+    signal?: AbortSignal,
+  ): Promise<Response> {
+    for (let attempt = 0;; attempt++) {
+      let failure: PolisError;
+      try {
+        const res = await this.#authed(path, headers, what, signal);
+        if (res.status < 500 && res.status !== 429) return res;
+        failure = transient(
+          `${what}: the registry answered ${res.status}: ${await registryErrorText(res)}`,
+        );
+      } catch (e) {
+        if (e instanceof PolisError) throw e;
+        if (signal?.aborted) throw e;
+        failure = transient(
+          `${what}: cannot reach ${this.endpoints[this.#endpoint]}: ${(e as Error).message}`,
+          e,
+        );
+      }
+      if (attempt >= this.#retries) throw failure;
+      const delay = Math.min(8000, this.#backoff * 2 ** attempt) * (0.75 + Math.random() / 2);
+      logger.info("registry request failed; retrying", { what, attempt, error: failure.message });
+      await sleep(delay);
+    }
+  }
+
+  /** A GET carrying our credentials; a 401 challenge is answered once, then returned. */
+  async #authed(
+    path: string,
+    headers: Record<string, string>,
+    what: string,
+    signal?: AbortSignal,
+  ): Promise<Response> {
+    const url = `${this.endpoints[this.#endpoint]}${path}`;
+    const get = () => {
+      const h: Record<string, string> = { ...headers };
+      if (this.#authorization) h.authorization = this.#authorization;
+      if (this.opts.userAgent) h["user-agent"] = this.opts.userAgent;
+      return fetch(url, { headers: h, signal, redirect: "follow" });
+    };
+    if (!this.#authorization && this.#tokenKey) {
+      const t = this.#tokens.get(this.#tokenKey);
+      if (t) this.#authorization = `Bearer ${t}`;
+    }
+    const res = await get();
+    if (res.status !== 401) return res;
+    const sent = this.#authorization;
+    const challenges = parseChallenges(res.headers.get("www-authenticate") ?? "");
+    if (challenges.length === 0) return res;
+    if (this.#tokenKey) this.#tokens.delete(this.#tokenKey); // expired or revoked: refresh
+    const auth = await this.#answer(challenges, what);
+    if (auth === undefined || (auth === sent && !auth.startsWith("Bearer "))) return res;
+    await res.body?.cancel();
+    this.#authorization = auth;
+    return await get();
+  }
+
+  async #answer(challenges: Challenge[], what: string): Promise<string | undefined> {
+    const bearer = challenges.find((c) => c.scheme === "bearer");
+    if (bearer?.params.realm) return `Bearer ${await this.#token(bearer, what)}`;
+    const basic = challenges.find((c) => c.scheme === "basic");
+    if (basic && this.opts.credentials) return basicAuthorization(this.opts.credentials);
+    return undefined;
+  }
+
+  async #token(ch: Challenge, what: string): Promise<string> {
+    const realm = ch.params.realm;
+    const service = ch.params.service;
+    const key = TokenCache.key(realm, service, this.scope);
+    this.#tokenKey = key;
+    const cached = this.#tokens.get(key);
+    if (cached) return cached;
+    let url: URL;
+    try {
+      url = new URL(realm);
+    } catch {
+      throw PolisError.invalid(`${what}: the registry's token realm "${realm}" is not a URL`);
+    }
+    if (url.protocol !== "https:" && !isInsecureHost(url.host, this.opts.config)) {
+      throw PolisError.invalid(`${what}: refusing to send credentials to ${realm} over HTTP`);
+    }
+    if (service) url.searchParams.set("service", service);
+    url.searchParams.set("scope", this.scope);
+    const headers: Record<string, string> = {};
+    if (this.opts.credentials) {
+      url.searchParams.set("account", this.opts.credentials.username);
+      headers.authorization = basicAuthorization(this.opts.credentials);
+    }
+    let res: Response;
+    try {
+      res = await fetch(url, { headers });
+    } catch (e) {
+      throw transient(`${what}: cannot reach the token server ${url.origin}`, e);
+    }
+    if (res.status === 401 || res.status === 403) {
+      throw new PolisError(
+        "invalid_argument",
+        `${what}: unauthorized: the token server refused the credentials: ${await registryErrorText(
+          res,
+        )}`,
+        { details: { registryStatus: res.status } },
+      );
+    }
+    if (!res.ok) {
+      const why = await registryErrorText(res);
+      if (res.status >= 500) throw transient(`${what}: token server answered ${res.status}`);
+      throw PolisError.invalid(`${what}: token server answered ${res.status}: ${why}`);
+    }
+    const body = await res.json().catch(() => ({})) as {
+      token?: string;
+      access_token?: string;
+      expires_in?: number;
+    };
+    const token = body.token ?? body.access_token;
+    if (!token) throw PolisError.invalid(`${what}: the token server sent no token`);
+    this.#tokens.set(key, token, body.expires_in);
+    return token;
+  }
+}

@@ -1,0 +1,280 @@
+/**
+ * A real distribution registry (Debian's `docker-registry`) on 127.0.0.1 with a temp
+ * storage dir, images pushed into it with skopeo (an independent client), optional
+ * htpasswd Basic auth, and a throttling TCP proxy in front of it that counts requests,
+ * so tests can interrupt a pull at a chosen byte. Everything stops in `stop()`.
+ * @module
+ */
+
+import bcrypt from "bcryptjs";
+
+export const REGISTRY_BIN = "/usr/bin/docker-registry";
+export const hasRegistry = (() => {
+  try {
+    return Deno.statSync(REGISTRY_BIN).isFile;
+  } catch {
+    return false;
+  }
+})();
+
+async function run(cmd: string, args: string[]): Promise<string> {
+  const out = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).output();
+  if (!out.success) {
+    throw new Error(
+      `${cmd} ${args.join(" ")} failed: ${new TextDecoder().decode(out.stderr).trim()}`,
+    );
+  }
+  return new TextDecoder().decode(out.stdout);
+}
+
+/** A port nobody listens on right now. */
+export function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
+export interface RegistryOptions {
+  /** Require Basic auth with these credentials (htpasswd, bcrypt). */
+  user?: { username: string; password: string };
+}
+
+export class TestRegistry {
+  readonly dir: string;
+  readonly storage: string;
+  readonly port: number;
+  #child?: Deno.ChildProcess;
+
+  constructor(readonly opts: RegistryOptions = {}) {
+    this.dir = Deno.makeTempDirSync({ prefix: "polis-registry-" });
+    this.storage = `${this.dir}/storage`;
+    this.port = freePort();
+  }
+
+  /** "127.0.0.1:PORT" */
+  get host(): string {
+    return `127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<void> {
+    Deno.mkdirSync(this.storage, { recursive: true });
+    let auth = "";
+    if (this.opts.user) {
+      const hash = bcrypt.hashSync(this.opts.user.password, 5);
+      Deno.writeTextFileSync(`${this.dir}/htpasswd`, `${this.opts.user.username}:${hash}\n`);
+      auth = `auth:\n  htpasswd:\n    realm: polis-test\n    path: ${this.dir}/htpasswd\n`;
+    }
+    Deno.writeTextFileSync(
+      `${this.dir}/config.yml`,
+      `version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n` +
+        `storage:\n  filesystem:\n    rootdirectory: ${this.storage}\n  delete:\n    enabled: true\n` +
+        `http:\n  addr: 127.0.0.1:${this.port}\n` + auth,
+    );
+    this.#child = new Deno.Command(REGISTRY_BIN, {
+      args: ["serve", `${this.dir}/config.yml`],
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    void this.#child.stderr.pipeTo(
+      Deno.openSync(`${this.dir}/registry.log`, { create: true, append: true }).writable,
+    ).catch(() => {});
+    const deadline = Date.now() + 15_000;
+    while (Date.now() < deadline) {
+      try {
+        const res = await fetch(`http://${this.host}/v2/`);
+        await res.body?.cancel();
+        if (res.status === 200 || res.status === 401) return;
+      } catch {
+        // not up yet
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`registry did not come up: ${this.log()}`);
+  }
+
+  log(): string {
+    try {
+      return Deno.readTextFileSync(`${this.dir}/registry.log`).slice(-2000);
+    } catch {
+      return "";
+    }
+  }
+
+  /** Stops the registry process (storage stays; `start()` serves it again on the same port). */
+  async kill(): Promise<void> {
+    const c = this.#child;
+    this.#child = undefined;
+    if (!c) return;
+    try {
+      c.kill("SIGKILL");
+    } catch {
+      // already gone
+    }
+    await c.status;
+  }
+
+  /** Pushes `oci:<dir>:<tag>` to `repo:tag` here with skopeo. */
+  async push(ociRef: string, target: string): Promise<void> {
+    const creds = this.opts.user
+      ? ["--dest-creds", `${this.opts.user.username}:${this.opts.user.password}`]
+      : [];
+    await run("skopeo", [
+      "--insecure-policy",
+      "copy",
+      "--quiet",
+      "--dest-tls-verify=false",
+      ...creds,
+      ociRef,
+      `docker://${this.host}/${target}`,
+    ]);
+  }
+
+  /** The manifest digest `repo:tag` has here. */
+  async digest(target: string): Promise<string> {
+    const creds = this.opts.user
+      ? ["--creds", `${this.opts.user.username}:${this.opts.user.password}`]
+      : [];
+    return (await run("skopeo", [
+      "inspect",
+      "--tls-verify=false",
+      "--format",
+      "{{.Digest}}",
+      ...creds,
+      `docker://${this.host}/${target}`,
+    ])).trim();
+  }
+
+  /** Path of a blob's data file in the registry's storage. */
+  blobPath(digest: string): string {
+    const hex = digest.slice("sha256:".length);
+    return `${this.storage}/docker/registry/v2/blobs/sha256/${hex.slice(0, 2)}/${hex}/data`;
+  }
+
+  async stop(): Promise<void> {
+    await this.kill();
+    await Deno.remove(this.dir, { recursive: true }).catch(() => {});
+  }
+}
+
+/**
+ * A TCP proxy to the registry that logs each request line (with its Range) and can
+ * slow responses down to `bytesPerSecond`, so a test can act mid-transfer.
+ */
+export class ThrottleProxy {
+  readonly port: number;
+  readonly requests: string[] = [];
+  bytes = 0;
+  bytesPerSecond = Infinity;
+  readonly #listener: Deno.TcpListener;
+  readonly #conns = new Set<Deno.TcpConn>();
+  readonly #done: Promise<void>;
+
+  constructor(readonly target: number) {
+    this.#listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    this.port = (this.#listener.addr as Deno.NetAddr).port;
+    this.#done = this.#accept();
+  }
+
+  get host(): string {
+    return `127.0.0.1:${this.port}`;
+  }
+
+  async #accept(): Promise<void> {
+    for await (const conn of this.#listener) void this.#serve(conn);
+  }
+
+  async #serve(client: Deno.TcpConn): Promise<void> {
+    this.#conns.add(client);
+    let upstream: Deno.TcpConn | undefined;
+    try {
+      upstream = await Deno.connect({ hostname: "127.0.0.1", port: this.target });
+      this.#conns.add(upstream);
+      const up = upstream;
+      const dec = new TextDecoder();
+      const toUp = (async () => {
+        for await (const chunk of client.readable.values({ preventCancel: true })) {
+          const text = dec.decode(chunk);
+          const line = /^(GET|HEAD|PUT|POST|PATCH|DELETE) (\S+)/m.exec(text);
+          if (line) {
+            const range = /^range: *(.*)$/im.exec(text)?.[1]?.trim();
+            this.requests.push(`${line[1]} ${line[2]}${range ? ` ${range}` : ""}`);
+          }
+          await writeAll(up, chunk);
+        }
+      })();
+      const toClient = (async () => {
+        for await (const chunk of up.readable.values({ preventCancel: true })) {
+          for (let off = 0; off < chunk.byteLength; off += 16384) {
+            const part = chunk.subarray(off, off + 16384);
+            if (this.bytesPerSecond !== Infinity) {
+              await new Promise((r) =>
+                setTimeout(r, (part.byteLength / this.bytesPerSecond) * 1000)
+              );
+            }
+            this.bytes += part.byteLength;
+            await writeAll(client, part);
+          }
+        }
+      })();
+      await Promise.race([toUp, toClient]).catch(() => {});
+    } catch {
+      // a side went away
+    } finally {
+      for (const c of [client, upstream]) {
+        if (!c) continue;
+        this.#conns.delete(c);
+        try {
+          c.close();
+        } catch {
+          // closed
+        }
+      }
+    }
+  }
+
+  /** Breaks every open connection (as a registry that dies would). */
+  dropAll(): void {
+    for (const c of this.#conns) {
+      try {
+        c.close();
+      } catch {
+        // closed
+      }
+    }
+    this.#conns.clear();
+  }
+
+  async close(): Promise<void> {
+    this.#listener.close();
+    this.dropAll();
+    await this.#done.catch(() => {});
+  }
+}
+
+async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  let off = 0;
+  while (off < bytes.byteLength) off += await conn.write(bytes.subarray(off));
+}
+
+/**
+ * Adds a layer of `size` random (incompressible) bytes on top of busybox in the OCI
+ * layout, tagged `tag`, so a pull takes long enough to interrupt. Returns the layer dir.
+ */
+export async function addBigLayer(ociDir: string, tag: string, size: number): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "polis-biglayer-" });
+  try {
+    const data = new Uint8Array(size);
+    for (let off = 0; off < size; off += 65536) {
+      crypto.getRandomValues(data.subarray(off, Math.min(size, off + 65536)));
+    }
+    await Deno.mkdir(`${dir}/rootfs/data`, { recursive: true });
+    await Deno.writeFile(`${dir}/rootfs/data/blob.bin`, data);
+    await run("tar", ["-C", `${dir}/rootfs`, "-cf", `${dir}/layer.tar`, "data"]);
+    await run("umoci", ["config", "--image", `${ociDir}:busybox:latest`, "--tag", tag]);
+    await run("umoci", ["raw", "add-layer", "--image", `${ociDir}:${tag}`, `${dir}/layer.tar`]);
+  } finally {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
