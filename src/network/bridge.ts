@@ -1,0 +1,153 @@
+/**
+ * The one place that applies networks to the kernel, over rtnetlink (no `ip` binary): bridges
+ * with their gateway address, and per container a veth pair whose peer is born inside the
+ * container's network namespace as eth0, with its address, MAC, default route and `lo` up.
+ * The container's namespace is reached through a netlink socket made there by a throwaway
+ * Worker, so the daemon's own threads never change namespace.
+ * @module
+ */
+
+import { AF_INET, close, O_CLOEXEC, O_RDONLY, open, Rtnl, rtnlInNetns } from "../../ffi/mod.ts";
+import { PolisError } from "../core/mod.ts";
+import { ipToInt, macForIp, parseSubnet, type Subnet } from "./cidr.ts";
+import type { Endpoint, NetworkRecord } from "./store.ts";
+
+/** Bridge MTU and veth MTU. */
+export const DEFAULT_MTU = 1500;
+
+export interface LinkCounters {
+  rxBytes: number;
+  rxPackets: number;
+  txBytes: number;
+  txPackets: number;
+}
+
+export class BridgeDriver {
+  #host: Rtnl | undefined;
+
+  /** The host-namespace socket, opened on first use on the calling (main) thread. */
+  get host(): Rtnl {
+    return this.#host ??= new Rtnl();
+  }
+
+  close(): void {
+    this.#host?.close();
+    this.#host = undefined;
+  }
+
+  /** Creates the network's bridge if missing, gives it the gateway address, and sets it up. */
+  ensureBridge(net: NetworkRecord): void {
+    const nl = this.host;
+    const prefix = parseSubnet(net.subnet).prefix;
+    let link = nl.findLink(net.bridge);
+    if (!link) {
+      nl.createBridge(net.bridge, { mtu: DEFAULT_MTU, mac: macForIp(ipToInt(net.gateway)) });
+      link = nl.getLink(net.bridge);
+    } else if (link.kind !== undefined && link.kind !== "bridge") {
+      throw PolisError.conflict(`link ${net.bridge} exists and is a ${link.kind}, not a bridge`);
+    }
+    const has = nl.listAddresses(AF_INET).some((a) =>
+      a.index === link!.index && a.address === net.gateway && a.prefixLen === prefix
+    );
+    if (!has) nl.addAddress(link.index, net.gateway, prefix);
+    if (!link.up) nl.setLink(link.index, { up: true });
+  }
+
+  /** Deletes the network's bridge (its address and route go with it). */
+  removeBridge(net: NetworkRecord): void {
+    this.host.deleteLinkIfExists(net.bridge);
+  }
+
+  /** IPv4 destinations the host routes somewhere already (except `except` devices). */
+  hostSubnets(except: string[] = []): { subnet: Subnet; what: string }[] {
+    const nl = this.host;
+    const names = new Map(nl.listLinks().map((l) => [l.index, l.name]));
+    const out: { subnet: Subnet; what: string }[] = [];
+    for (const r of nl.listRoutes({ family: AF_INET })) {
+      if (r.dst === "default" || r.type !== 1) continue;
+      const dev = r.oif !== undefined ? names.get(r.oif) ?? `#${r.oif}` : "?";
+      if (except.includes(dev)) continue;
+      try {
+        out.push({ subnet: parseSubnet(r.dst), what: `the host route ${r.dst} dev ${dev}` });
+      } catch {
+        // host routes (/31, /32) are below IPAM's granularity; overlaps() covers them anyway
+        const [addr, len] = r.dst.split("/");
+        out.push({
+          subnet: { base: ipToInt(addr), prefix: Number(len) },
+          what: `the host route ${r.dst} dev ${dev}`,
+        });
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Connects the container whose network namespace is `netnsPath` to `net` as described by
+   * `ep`. Leaves nothing behind on failure.
+   */
+  async attach(net: NetworkRecord, ep: Endpoint, netnsPath: string): Promise<void> {
+    const nl = this.host;
+    this.ensureBridge(net);
+    // A leftover of an earlier run of this container (e.g. its namespace outlived it).
+    nl.deleteLinkIfExists(ep.hostVeth);
+    const nsFd = open(netnsPath, O_RDONLY | O_CLOEXEC);
+    try {
+      nl.createVeth(ep.hostVeth, ep.ifname, {
+        mtu: DEFAULT_MTU,
+        master: net.bridge,
+        peerMac: ep.mac,
+        peerNetns: { fd: nsFd },
+      });
+    } finally {
+      close(nsFd);
+    }
+    try {
+      nl.setLink(ep.hostVeth, { up: true });
+      const ctr = await rtnlInNetns(netnsPath);
+      try {
+        ctr.setLink("lo", { up: true });
+        ctr.addAddress(ep.ifname, ep.address, ep.prefixLen);
+        ctr.setLink(ep.ifname, { up: true });
+        if (!net.internal) ctr.addRoute({ dst: "default", gateway: ep.gateway, dev: ep.ifname });
+      } finally {
+        // The socket pins the namespace: close it so the namespace dies with the container.
+        ctr.close();
+      }
+    } catch (e) {
+      try {
+        nl.deleteLinkIfExists(ep.hostVeth);
+      } catch {
+        // reported with the original error's context below
+      }
+      throw e;
+    }
+  }
+
+  /** Brings `lo` up in the namespace (for `--network none` and as part of attach). */
+  async loopbackUp(netnsPath: string): Promise<void> {
+    const ctr = await rtnlInNetns(netnsPath);
+    try {
+      ctr.setLink("lo", { up: true });
+    } finally {
+      ctr.close();
+    }
+  }
+
+  /** Removes the container's veth pair (deleting one end removes both). */
+  detach(ep: Endpoint): void {
+    this.host.deleteLinkIfExists(ep.hostVeth);
+  }
+
+  /** The container's traffic counters, seen from the container (host side inverted). */
+  counters(ep: Endpoint): LinkCounters | undefined {
+    const link = this.host.findLink(ep.hostVeth);
+    const s = link?.stats;
+    if (!s) return undefined;
+    return {
+      rxBytes: s.txBytes,
+      rxPackets: s.txPackets,
+      txBytes: s.rxBytes,
+      txPackets: s.rxPackets,
+    };
+  }
+}

@@ -1,0 +1,60 @@
+/**
+ * The files a container sees as /etc/hosts, /etc/hostname and /etc/resolv.conf. Pure text
+ * builders: the engine writes them under the container's directory and bind-mounts them.
+ * @module
+ */
+
+export interface HostsEntry {
+  address: string;
+  names: string[];
+}
+
+/** /etc/hosts: localhost lines, the container's own address and name, then extra entries. */
+export function hostsFile(opts: {
+  hostname: string;
+  address?: string;
+  aliases?: string[];
+  extra?: HostsEntry[];
+}): string {
+  const lines = [
+    "127.0.0.1\tlocalhost",
+    "::1\tlocalhost ip6-localhost ip6-loopback",
+    "fe00::0\tip6-localnet",
+    "ff00::0\tip6-mcastprefix",
+    "ff02::1\tip6-allnodes",
+    "ff02::2\tip6-allrouters",
+  ];
+  for (const e of opts.extra ?? []) lines.push(`${e.address}\t${e.names.join(" ")}`);
+  if (opts.address) {
+    const names = [opts.hostname, ...(opts.aliases ?? [])].filter((n, i, all) =>
+      n && all.indexOf(n) === i
+    );
+    lines.push(`${opts.address}\t${names.join(" ")}`);
+  }
+  return lines.join("\n") + "\n";
+}
+
+export function hostnameFile(hostname: string): string {
+  return `${hostname}\n`;
+}
+
+/**
+ * /etc/resolv.conf from the host's: its search and options lines, and its nameservers except
+ * loopback ones (they mean the host's own resolver, unreachable from a network namespace).
+ * `nameservers` replaces the host's servers when given (e.g. `--dns`, or the embedded DNS).
+ */
+export function resolvConf(hostText: string, opts: { nameservers?: string[] } = {}): string {
+  const out: string[] = [];
+  const servers: string[] = [];
+  for (const raw of hostText.split("\n")) {
+    const line = raw.trim();
+    const [key, ...rest] = line.split(/\s+/);
+    if (key === "nameserver" && rest[0]) {
+      if (!/^127\./.test(rest[0]) && rest[0] !== "::1") servers.push(rest[0]);
+    } else if (key === "search" || key === "domain" || key === "options") {
+      out.push(line);
+    }
+  }
+  const chosen = opts.nameservers ?? servers;
+  return [...chosen.map((s) => `nameserver ${s}`), ...out].join("\n") + "\n";
+}

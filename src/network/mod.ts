@@ -1,0 +1,17 @@
+/**
+ * Container networking: network records and IPAM in SQLite, the files a container sees as
+ * /etc/hosts, /etc/hostname and /etc/resolv.conf, and the bridge driver that applies it all
+ * over rtnetlink.
+ *
+ * ```ts
+ * const store = new NetworkStore(db);
+ * const net = store.create({ name: "app", subnet: "10.232.0.0/24" });
+ * const ep = store.allocate(net.id, containerId);
+ * await new BridgeDriver().attach(net, ep, `/proc/${initPid}/ns/net`);
+ * ```
+ * @module
+ */
+export * from "./cidr.ts";
+export * from "./store.ts";
+export * from "./files.ts";
+export * from "./bridge.ts";

@@ -1,0 +1,370 @@
+/**
+ * Networks and their address allocations, persisted in the engine's SQLite database (tables
+ * prefixed `network_`). Every allocation runs in a BEGIN IMMEDIATE transaction and the
+ * (network, address) pair is UNIQUE, so no address is handed out twice even by concurrent
+ * connections. The gateway, network and broadcast addresses are never allocated.
+ * @module
+ */
+
+import type { DatabaseSync } from "node:sqlite";
+import { newId, PolisError } from "../core/mod.ts";
+import {
+  contains,
+  hostRange,
+  intToIp,
+  ipToInt,
+  macForIp,
+  overlaps,
+  parseSubnet,
+  type Subnet,
+  subnetText,
+} from "./cidr.ts";
+
+export interface NetworkRecord {
+  id: string;
+  name: string;
+  /** The Linux bridge device. */
+  bridge: string;
+  subnet: string;
+  gateway: string;
+  /** No default route out of the network (and, later, no NAT). */
+  internal: boolean;
+  created: string;
+  labels: Record<string, string>;
+}
+
+/** A container's place on a network. */
+export interface Endpoint {
+  networkId: string;
+  containerId: string;
+  address: string;
+  prefixLen: number;
+  gateway: string;
+  mac: string;
+  /** The host side of the veth pair. */
+  hostVeth: string;
+  /** The interface name inside the container. */
+  ifname: string;
+}
+
+export interface NewNetwork {
+  name: string;
+  bridge?: string;
+  subnet: string;
+  gateway?: string;
+  internal?: boolean;
+  labels?: Record<string, string>;
+  id?: string;
+}
+
+interface NetworkRow {
+  id: string;
+  name: string;
+  bridge: string;
+  subnet: string;
+  gateway: string;
+  internal: number;
+  created: string;
+  labels: string;
+  next_addr: number;
+}
+
+interface EndpointRow {
+  network_id: string;
+  container_id: string;
+  addr: number;
+  mac: string;
+  host_veth: string;
+  ifname: string;
+}
+
+const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
+
+/** Runs `fn` in a write transaction; writers queue on the database lock instead of failing. */
+function transaction<T>(db: DatabaseSync, fn: () => T): T {
+  db.exec("BEGIN IMMEDIATE");
+  try {
+    const r = fn();
+    db.exec("COMMIT");
+    return r;
+  } catch (e) {
+    db.exec("ROLLBACK");
+    throw e;
+  }
+}
+
+function fromRow(r: NetworkRow): NetworkRecord {
+  return {
+    id: r.id,
+    name: r.name,
+    bridge: r.bridge,
+    subnet: r.subnet,
+    gateway: r.gateway,
+    internal: r.internal !== 0,
+    created: r.created,
+    labels: JSON.parse(r.labels),
+  };
+}
+
+export class NetworkStore {
+  constructor(readonly db: DatabaseSync) {
+    db.exec(`CREATE TABLE IF NOT EXISTS network_networks (
+      id TEXT PRIMARY KEY,
+      name TEXT NOT NULL UNIQUE,
+      bridge TEXT NOT NULL UNIQUE,
+      subnet TEXT NOT NULL,
+      gateway TEXT NOT NULL,
+      internal INTEGER NOT NULL DEFAULT 0,
+      created TEXT NOT NULL,
+      labels TEXT NOT NULL DEFAULT '{}',
+      next_addr INTEGER NOT NULL DEFAULT 0
+    )`);
+    db.exec(`CREATE TABLE IF NOT EXISTS network_endpoints (
+      network_id TEXT NOT NULL REFERENCES network_networks(id),
+      container_id TEXT NOT NULL,
+      addr INTEGER NOT NULL,
+      mac TEXT NOT NULL,
+      host_veth TEXT NOT NULL,
+      ifname TEXT NOT NULL,
+      PRIMARY KEY (network_id, container_id),
+      UNIQUE (network_id, addr)
+    )`);
+  }
+
+  /**
+   * Records a network. Refuses a duplicate name and a subnet overlapping another network's;
+   * `alsoTaken` are further subnets in use on the host (its routes), checked the same way.
+   */
+  create(n: NewNetwork, alsoTaken: { subnet: Subnet; what: string }[] = []): NetworkRecord {
+    if (!NAME.test(n.name)) {
+      throw PolisError.invalid(
+        `invalid network name "${n.name}": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`,
+      );
+    }
+    const subnet = parseSubnet(n.subnet);
+    const { first, last } = hostRange(subnet);
+    const gateway = n.gateway !== undefined ? ipToInt(n.gateway) : first;
+    if (!contains(subnet, gateway) || gateway < first || gateway > last) {
+      throw PolisError.invalid(
+        `gateway ${intToIp(gateway)} is not a usable address of subnet ${n.subnet}`,
+      );
+    }
+    const id = n.id ?? newId();
+    const rec: NetworkRecord = {
+      id,
+      name: n.name,
+      bridge: n.bridge ?? `pbr-${id.slice(0, 11)}`,
+      subnet: subnetText(subnet),
+      gateway: intToIp(gateway),
+      internal: n.internal ?? false,
+      created: new Date().toISOString(),
+      labels: n.labels ?? {},
+    };
+    return transaction(this.db, () => {
+      if (this.#byName(n.name)) {
+        throw PolisError.conflict(`network with name ${n.name} already exists`);
+      }
+      for (const other of this.list()) {
+        if (overlaps(parseSubnet(other.subnet), subnet)) {
+          throw PolisError.conflict(
+            `subnet ${rec.subnet} overlaps network ${other.name} (${other.subnet})`,
+          );
+        }
+      }
+      for (const t of alsoTaken) {
+        if (overlaps(t.subnet, subnet)) {
+          throw PolisError.conflict(`subnet ${rec.subnet} overlaps ${t.what}`);
+        }
+      }
+      this.db.prepare(
+        `INSERT INTO network_networks (id, name, bridge, subnet, gateway, internal, created, labels)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      ).run(
+        rec.id,
+        rec.name,
+        rec.bridge,
+        rec.subnet,
+        rec.gateway,
+        rec.internal ? 1 : 0,
+        rec.created,
+        JSON.stringify(rec.labels),
+      );
+      return rec;
+    });
+  }
+
+  list(): NetworkRecord[] {
+    return (this.db.prepare("SELECT * FROM network_networks ORDER BY created, name")
+      .all() as unknown as NetworkRow[]).map(fromRow);
+  }
+
+  #byName(name: string): NetworkRow | undefined {
+    return this.db.prepare("SELECT * FROM network_networks WHERE name = ?").get(name) as
+      | NetworkRow
+      | undefined;
+  }
+
+  /** By exact name, full id, or unique id prefix (as docker resolves networks). */
+  find(ref: string): NetworkRecord | undefined {
+    const byName = this.#byName(ref);
+    if (byName) return fromRow(byName);
+    const byId = this.db.prepare("SELECT * FROM network_networks WHERE id = ?").get(ref) as
+      | NetworkRow
+      | undefined;
+    if (byId) return fromRow(byId);
+    if (/^[0-9a-f]+$/.test(ref)) {
+      const rows = this.db.prepare("SELECT * FROM network_networks WHERE id LIKE ? LIMIT 2")
+        .all(`${ref}%`) as unknown as NetworkRow[];
+      if (rows.length === 1) return fromRow(rows[0]);
+      if (rows.length > 1) {
+        throw PolisError.invalid(`multiple networks match the prefix "${ref}": be more specific`);
+      }
+    }
+    return undefined;
+  }
+
+  get(ref: string): NetworkRecord {
+    const n = this.find(ref);
+    if (!n) throw PolisError.notFound(`network ${ref} not found`);
+    return n;
+  }
+
+  /** Deletes a network record; refuses while containers are attached. */
+  delete(id: string): void {
+    transaction(this.db, () => {
+      const users = this.endpointsOf(id);
+      if (users.length) {
+        const net = this.get(id);
+        throw PolisError.conflict(
+          `error while removing network: network ${net.name} id ${id} has active endpoints ` +
+            `(${users.map((e) => e.containerId.slice(0, 12)).join(", ")})`,
+        );
+      }
+      this.db.prepare("DELETE FROM network_networks WHERE id = ?").run(id);
+    });
+  }
+
+  /**
+   * Gives `containerId` an address on network `networkId`: `requested` if given (and free),
+   * else the next free one after the last handed out (so a just-released address is not
+   * reused at once). Idempotent: a container that has an address keeps it.
+   */
+  allocate(networkId: string, containerId: string, requested?: string): Endpoint {
+    return transaction(this.db, () => {
+      const row = this.db.prepare("SELECT * FROM network_networks WHERE id = ?").get(networkId) as
+        | NetworkRow
+        | undefined;
+      if (!row) throw PolisError.notFound(`network ${networkId} not found`);
+      const existing = this.#endpointRow(networkId, containerId);
+      if (existing) return this.#endpoint(row, existing);
+      const subnet = parseSubnet(row.subnet);
+      const { first, last } = hostRange(subnet);
+      const gateway = ipToInt(row.gateway);
+      const used = new Set(
+        (this.db.prepare("SELECT addr FROM network_endpoints WHERE network_id = ?").all(
+          networkId,
+        ) as unknown as { addr: number }[]).map((r) => r.addr),
+      );
+      let addr: number | undefined;
+      if (requested !== undefined) {
+        const want = ipToInt(requested);
+        if (!contains(subnet, want) || want < first || want > last) {
+          throw PolisError.invalid(
+            `address ${requested} is not a usable address of network ${row.name} (${row.subnet})`,
+          );
+        }
+        if (want === gateway) {
+          throw PolisError.conflict(`address ${requested} is the gateway of network ${row.name}`);
+        }
+        if (used.has(want)) {
+          throw PolisError.conflict(
+            `address ${requested} is already in use on network ${row.name}`,
+          );
+        }
+        addr = want;
+      } else {
+        const count = last - first + 1;
+        const start = row.next_addr >= first && row.next_addr <= last ? row.next_addr : first;
+        for (let i = 0; i < count; i++) {
+          const a = first + ((start - first + i) % count);
+          if (a !== gateway && !used.has(a)) {
+            addr = a;
+            break;
+          }
+        }
+        if (addr === undefined) {
+          throw new PolisError(
+            "unavailable",
+            `no free address left on network ${row.name} (${row.subnet} is exhausted)`,
+          );
+        }
+        this.db.prepare("UPDATE network_networks SET next_addr = ? WHERE id = ?").run(
+          addr + 1,
+          networkId,
+        );
+      }
+      const ep: EndpointRow = {
+        network_id: networkId,
+        container_id: containerId,
+        addr,
+        mac: macForIp(addr),
+        host_veth: `pv${containerId.slice(0, 8)}${networkId.slice(0, 5)}`,
+        ifname: "eth0",
+      };
+      this.db.prepare(
+        `INSERT INTO network_endpoints (network_id, container_id, addr, mac, host_veth, ifname)
+         VALUES (?, ?, ?, ?, ?, ?)`,
+      ).run(ep.network_id, ep.container_id, ep.addr, ep.mac, ep.host_veth, ep.ifname);
+      return this.#endpoint(row, ep);
+    });
+  }
+
+  /** Releases every address `containerId` holds; returns what was released. */
+  release(containerId: string): Endpoint[] {
+    return transaction(this.db, () => {
+      const eps = this.endpointsOfContainer(containerId);
+      this.db.prepare("DELETE FROM network_endpoints WHERE container_id = ?").run(containerId);
+      return eps;
+    });
+  }
+
+  endpointsOf(networkId: string): Endpoint[] {
+    const row = this.db.prepare("SELECT * FROM network_networks WHERE id = ?").get(networkId) as
+      | NetworkRow
+      | undefined;
+    if (!row) return [];
+    return (this.db.prepare("SELECT * FROM network_endpoints WHERE network_id = ? ORDER BY addr")
+      .all(networkId) as unknown as EndpointRow[]).map((e) => this.#endpoint(row, e));
+  }
+
+  endpointsOfContainer(containerId: string): Endpoint[] {
+    const rows = this.db.prepare("SELECT * FROM network_endpoints WHERE container_id = ?").all(
+      containerId,
+    ) as unknown as EndpointRow[];
+    return rows.map((e) => {
+      const row = this.db.prepare("SELECT * FROM network_networks WHERE id = ?").get(
+        e.network_id,
+      ) as unknown as NetworkRow;
+      return this.#endpoint(row, e);
+    });
+  }
+
+  #endpointRow(networkId: string, containerId: string): EndpointRow | undefined {
+    return this.db.prepare(
+      "SELECT * FROM network_endpoints WHERE network_id = ? AND container_id = ?",
+    ).get(networkId, containerId) as EndpointRow | undefined;
+  }
+
+  #endpoint(net: NetworkRow, e: EndpointRow): Endpoint {
+    return {
+      networkId: e.network_id,
+      containerId: e.container_id,
+      address: intToIp(e.addr),
+      prefixLen: parseSubnet(net.subnet).prefix,
+      gateway: net.gateway,
+      mac: e.mac,
+      hostVeth: e.host_veth,
+      ifname: e.ifname,
+    };
+  }
+}
