@@ -16,6 +16,7 @@ import type { EngineApi } from "../engine/types.ts";
 import { toErrorResponse, validationMessage } from "./errors.ts";
 import { containerRoutes } from "./routes/containers.ts";
 import { imageRoutes } from "./routes/images.ts";
+import { networkRoutes } from "./routes/networks.ts";
 import { systemRoutes } from "./routes/system.ts";
 
 export interface AppOptions {
@@ -42,6 +43,7 @@ export function createApp(engine: EngineApi, opts: AppOptions): OpenAPIHono {
   systemRoutes(app, engine);
   containerRoutes(app, engine);
   imageRoutes(app, engine);
+  networkRoutes(app, engine);
 
   app.doc31(OPENAPI_PATH, {
     openapi: "3.1.0",

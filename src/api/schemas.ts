@@ -71,9 +71,11 @@ export const ContainerCreateBody = z.strictObject({
   nanoCpus: z.number().int().positive().optional(),
   pidsLimit: z.number().int().optional(),
   autoRemove: z.boolean().optional(),
-  networkMode: z.enum(["none", "host"]).optional().openapi({
-    description: '"none" (default: only lo) or "host"',
+  networkMode: z.string().min(1).optional().openapi({
+    description: '"none" (default: only lo), "host", "bridge" or a network name or id',
   }),
+  ip: z.string().regex(/^(\d{1,3}\.){3}\d{1,3}$/, "expected an IPv4 address").optional()
+    .openapi({ description: "A fixed IPv4 address on a user-defined network" }),
 }).superRefine((body, ctx) => {
   if (body.cpus !== undefined && body.nanoCpus !== undefined) {
     ctx.addIssue({ code: "custom", path: ["cpus"], message: "give either cpus or nanoCpus" });
@@ -221,6 +223,8 @@ export const ContainerInspectSchema = z.object({
     Networks: AnyMap,
     Ports: AnyMap,
     IPAddress: z.string(),
+    Gateway: z.string().optional(),
+    MacAddress: z.string().optional(),
   }),
 }).openapi("ContainerInspect");
 

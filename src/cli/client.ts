@@ -18,6 +18,7 @@
 
 import { type ErrorCode, PolisError } from "../core/mod.ts";
 import type { ContainerCreateRequest } from "../api/mod.ts";
+import type { NetworkCreateSpec, NetworkInspect } from "../engine/types.ts";
 import type {
   ContainerInspect,
   ContainerListOptions,
@@ -358,5 +359,20 @@ export class PolisClient {
   }
   inspectImage(ref: string): Promise<ImageInspect> {
     return this.#json("GET", `/images/${enc(ref)}`);
+  }
+
+  // ---- networks ----------------------------------------------------------------------------
+
+  createNetwork(spec: NetworkCreateSpec): Promise<{ Id: string; Warning: string }> {
+    return this.#json("POST", "/networks", { json: spec });
+  }
+  listNetworks(): Promise<NetworkInspect[]> {
+    return this.#json("GET", "/networks");
+  }
+  inspectNetwork(id: string): Promise<NetworkInspect> {
+    return this.#json("GET", `/networks/${enc(id)}`);
+  }
+  removeNetwork(id: string): Promise<void> {
+    return this.#empty("DELETE", `/networks/${enc(id)}`);
   }
 }

@@ -21,6 +21,12 @@ import {
   waitCommand,
 } from "./commands/lifecycle.ts";
 import { logsCommand } from "./commands/logs.ts";
+import {
+  networkCreateCommand,
+  networkInspectCommand,
+  networkLsCommand,
+  networkRmCommand,
+} from "./commands/network.ts";
 import { psCommand } from "./commands/ps.ts";
 import { runCommand } from "./commands/run.ts";
 import { infoCommand, versionCommand } from "./commands/system.ts";
@@ -79,6 +85,16 @@ export const GROUPS: Group[] = [
       { names: ["ls", "list"], command: imagesCommand },
       { names: ["rm", "remove"], command: rmiCommand },
       { names: ["tag"], command: tagCommand },
+    ],
+  },
+  {
+    name: "network",
+    summary: "Manage networks",
+    commands: [
+      { names: ["create"], command: networkCreateCommand },
+      { names: ["inspect"], command: networkInspectCommand },
+      { names: ["ls", "list"], command: networkLsCommand },
+      { names: ["rm", "remove"], command: networkRmCommand },
     ],
   },
 ];

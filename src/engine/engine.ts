@@ -38,7 +38,8 @@ import {
   type ContainerState,
   initialState,
 } from "./records.ts";
-import { buildOciSpec, type NetworkMode } from "./spec.ts";
+import { buildOciSpec } from "./spec.ts";
+import { Networking, type NetworkingOptions } from "./networking.ts";
 import type {
   ContainerCreateSpec,
   ContainerInspect,
@@ -67,6 +68,8 @@ export interface EngineOptions {
   cgroupParent?: string;
   /** Use overlayfs for rootfs (default: probe). */
   overlay?: boolean;
+  /** The default bridge network's subnet and device, and the pool for new networks. */
+  network?: NetworkingOptions;
 }
 
 /** What the engine holds in memory for a container whose process is alive. */
@@ -93,6 +96,7 @@ export class Engine implements EngineApi {
   readonly #changes = new Map<string, Set<() => void>>();
   readonly #locks = new Map<string, Promise<unknown>>();
   readonly #cgroupParent: string;
+  readonly networks: Networking;
 
   private constructor(readonly opts: EngineOptions) {
     for (const d of [opts.root, `${opts.root}/containers`, opts.runDir, `${opts.runDir}/fifos`]) {
@@ -101,6 +105,8 @@ export class Engine implements EngineApi {
     this.db = openDatabase(`${opts.root}/polis.db`);
     this.images = new ImageStore({ root: opts.root, db: this.db, overlay: opts.overlay });
     this.records = new ContainerRecords(this.db);
+    this.networks = new Networking(this.db, opts.network);
+    this.networks.containerName = (id) => this.records.get(id)?.name;
     this.#rt = { stateRoot: `${opts.runDir}/runtime` };
     this.#reaper = new runtime.Reaper();
     this.#cgroupParent = (opts.cgroupParent ?? "polis").replace(/\/+$/, "");
@@ -117,6 +123,7 @@ export class Engine implements EngineApi {
     this.#reaper.close();
     // Containers keep running (live restore); only our handles go.
     for (const l of this.#live.values()) l.writer.close();
+    this.networks.close();
     this.db.close();
     await Promise.resolve();
   }
@@ -146,7 +153,7 @@ export class Engine implements EngineApi {
     });
     const id = newId();
     const hostname = spec.hostname ?? id.slice(0, 12);
-    const networkMode = this.#networkMode(spec);
+    const networkMode = this.networks.resolveMode(spec);
     const entrypointOverride = spec.entrypoint !== undefined;
     const config: ContainerConfig = {
       spec,
@@ -178,6 +185,12 @@ export class Engine implements EngineApi {
       state: initialState(),
     };
     this.records.insert(rec);
+    try {
+      this.networks.allocate(rec);
+    } catch (e) {
+      this.records.delete(id);
+      throw e;
+    }
     return Promise.resolve({ Id: id, Warnings: [] });
   }
 
@@ -222,6 +235,7 @@ export class Engine implements EngineApi {
         pidsLimit: rec.config.spec.pidsLimit,
         networkMode: rec.config.networkMode,
         annotations: { "org.polis.container.name": rec.name },
+        extraMounts: this.networks.prepareFiles(rec, cdir),
       });
       writeFileAtomicSync(`${bundle}/config.json`, JSON.stringify(ociSpec, null, 2));
 
@@ -245,6 +259,8 @@ export class Engine implements EngineApi {
       ]).then(() => {}, (e) => logger.warn("log pump failed", { id, error: String(e) }));
       writer.onAppend(() => this.#notify(id));
 
+      undo.push(() => this.networks.teardown(id));
+      await this.networks.setup(rec, st.pid!);
       await runtime.startContainer(this.#rt, id);
       const state: ContainerState = {
         ...rec.state,
@@ -312,6 +328,7 @@ export class Engine implements EngineApi {
       logger.warn("unmount rootfs", { id, error: String(e) });
     }
     live.fifos.forEach((f) => removeIfExistsSync(f));
+    this.networks.teardown(id);
     const code = exitCode ?? (rec.state.lastSignal ? 128 + rec.state.lastSignal : 255);
     const state: ContainerState = {
       ...rec.state,
@@ -426,6 +443,7 @@ export class Engine implements EngineApi {
       // the image may be gone (rmi -f); the rootfs dirs are removed below
     }
     this.images.removeRootfs(rec.id);
+    this.networks.release(rec.id);
     removeIfExistsSync(this.#containerDir(rec.id), true);
     removeIfExistsSync(`${this.opts.runDir}/fifos/${rec.id}`, true);
   }
@@ -494,7 +512,7 @@ export class Engine implements EngineApi {
         WorkingDir: c.spec.workingDir ?? "",
         Labels: c.spec.labels ?? {},
       },
-      NetworkSettings: { Networks: {}, Ports: {}, IPAddress: "" },
+      NetworkSettings: { ...this.networks.settings(rec, s.status === "running"), Ports: {} },
     };
   }
 
@@ -588,14 +606,6 @@ export class Engine implements EngineApi {
     const r = this.records.get(id);
     if (!r) throw PolisError.notFound(`No such container: ${id}`);
     return r;
-  }
-
-  #networkMode(spec: ContainerCreateSpec): NetworkMode {
-    const m: string = spec.networkMode ?? "none";
-    if (m !== "none" && m !== "host") {
-      throw PolisError.invalid(`network mode "${m}" is not supported: use none or host`);
-    }
-    return m;
   }
 
   #freeName(): string {
@@ -703,8 +713,9 @@ export class Engine implements EngineApi {
         continue;
       }
       if (rec.state.status !== "running") {
-        // A start interrupted by a crash may have left a runtime state or a mount.
+        // A start interrupted by a crash may have left a runtime state, a mount or a veth.
         await this.#runtimeDelete(rec.id).catch(() => {});
+        this.networks.teardown(rec.id);
         try {
           this.#unmountRootfs(this.images.prepareRootfs(rec.imageId, rec.id));
         } catch {

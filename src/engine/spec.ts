@@ -47,7 +47,16 @@ export const DEFAULT_READONLY_PATHS = [
   "/proc/sysrq-trigger",
 ];
 
-export type NetworkMode = "none" | "host";
+/** "host" shares the host's network namespace; anything else gets a namespace of its own. */
+export type NetworkMode = string;
+
+/** An extra OCI mount (e.g. the generated /etc/hosts). */
+export interface ExtraMount {
+  destination: string;
+  type: string;
+  source: string;
+  options: string[];
+}
 
 export interface BundleSettings {
   rootfs: string;
@@ -65,6 +74,8 @@ export interface BundleSettings {
   networkMode: NetworkMode;
   readonlyRootfs?: boolean;
   annotations?: Record<string, string>;
+  /** Mounted after the standard ones. */
+  extraMounts?: ExtraMount[];
 }
 
 const CPU_PERIOD_US = 100_000;
@@ -154,6 +165,7 @@ export function buildOciSpec(s: BundleSettings): Record<string, unknown> {
         source: "shm",
         options: ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
       },
+      ...(s.extraMounts ?? []),
     ],
     linux: {
       namespaces,

@@ -26,8 +26,13 @@ export interface ContainerCreateSpec {
   pidsLimit?: number;
   /** Remove the container when it exits (`--rm`). */
   autoRemove?: boolean;
-  /** "none" (default until bridge networking lands: only `lo`) or "host". */
-  networkMode?: "none" | "host";
+  /**
+   * "none" (the default for now: only `lo`, up), "host", "bridge" (the default bridge network
+   * `polis0`) or the name or id of a network made with `network create`.
+   */
+  networkMode?: string;
+  /** A fixed IPv4 address on a user-defined network (`--ip`). */
+  ip?: string;
 }
 
 export type ContainerStatus =
@@ -97,6 +102,8 @@ export interface ContainerInspect {
     Networks: Record<string, unknown>;
     Ports: Record<string, unknown>;
     IPAddress: string;
+    Gateway?: string;
+    MacAddress?: string;
   };
 }
 
@@ -210,4 +217,65 @@ export interface EngineApi {
 
   info(): SystemInfo;
   version(): VersionInfo;
+
+  /** Networks (absent in engines without networking, such as test fakes). */
+  readonly networks?: NetworkApi;
+}
+
+// ---- networks --------------------------------------------------------------------------
+
+/** A validated `network create` request. */
+export interface NetworkCreateSpec {
+  name: string;
+  /** IPv4 CIDR; default: a free /24 from the daemon's pool. */
+  subnet?: string;
+  /** Default: the first address of the subnet. */
+  gateway?: string;
+  /** No route out of the network. */
+  internal?: boolean;
+  labels?: Record<string, string>;
+}
+
+/** One container on a network, as `network inspect` shows it. */
+export interface NetworkContainer {
+  Name: string;
+  EndpointID: string;
+  MacAddress: string;
+  IPv4Address: string;
+  IPv6Address: string;
+}
+
+/** `network inspect` / `network ls`, in docker's shape. */
+export interface NetworkInspect {
+  Name: string;
+  Id: string;
+  Created: string;
+  Scope: "local";
+  Driver: "bridge" | "host" | "null";
+  EnableIPv6: boolean;
+  IPAM: { Driver: "default"; Config: { Subnet: string; Gateway: string }[] };
+  Internal: boolean;
+  Containers: Record<string, NetworkContainer>;
+  Options: Record<string, string>;
+  Labels: Record<string, string>;
+}
+
+/** A container's place on one network (inspect's NetworkSettings.Networks.<name>). */
+export interface EndpointSettings {
+  NetworkID: string;
+  EndpointID: string;
+  Gateway: string;
+  IPAddress: string;
+  IPPrefixLen: number;
+  MacAddress: string;
+  /** Traffic counters of the container's interface (Polis extension). */
+  Stats?: { RxBytes: number; RxPackets: number; TxBytes: number; TxPackets: number };
+}
+
+/** What the API needs for networks. */
+export interface NetworkApi {
+  createNetwork(spec: NetworkCreateSpec): Promise<{ Id: string; Warning: string }>;
+  listNetworks(): NetworkInspect[];
+  inspectNetwork(idOrName: string): NetworkInspect;
+  removeNetwork(idOrName: string): Promise<void>;
 }

@@ -42,17 +42,18 @@ export const CONTAINER_FLAGS: FlagSpec[] = [
   {
     name: "network",
     kind: "string",
-    arg: "MODE",
-    help: 'Network mode: "none" (default, only lo) or "host"',
+    arg: "NETWORK",
+    help: 'Connect to a network: "none" (default, only lo), "host", "bridge" or a network name',
   },
+  { name: "ip", kind: "string", arg: "IP", help: "IPv4 address on a user-defined network" },
 ];
 
 const ENV_NAME = /^[^=\s]+$/;
 
-function networkMode(v: string | undefined): "none" | "host" | undefined {
+function networkMode(v: string | undefined): string | undefined {
   if (v === undefined) return undefined;
-  if (v === "none" || v === "host") return v;
-  throw new UsageError(`invalid argument "${v}" for "--network" flag: use none or host`);
+  if (v === "") throw new UsageError(`invalid argument "" for "--network" flag: empty name`);
+  return v;
 }
 
 /** Parses an env file: KEY=VALUE lines, `#` comments, and bare KEY taken from `env`. */
@@ -139,6 +140,7 @@ export async function createRequest(args: ParsedArgs, io: CliIO): Promise<Contai
     pidsLimit: args.int("pids-limit"),
     autoRemove: args.bool("rm") || undefined,
     networkMode: networkMode(args.string("network")),
+    ip: args.string("ip"),
   };
   // Leave unset options out of the request, so the daemon applies the image's defaults.
   for (const key of Object.keys(req) as (keyof ContainerCreateRequest)[]) {

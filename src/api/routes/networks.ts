@@ -1,0 +1,116 @@
+/**
+ * Network routes: create, list, inspect and remove bridge networks. Served when the engine
+ * has networking (`engine.networks`); otherwise each answers 503.
+ * @module
+ */
+
+import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
+import { PolisError } from "../../core/mod.ts";
+import type { EngineApi, NetworkApi } from "../../engine/types.ts";
+import { errors, json } from "./common.ts";
+
+const tags = ["networks"];
+
+const IPv4 = z.string().regex(/^(\d{1,3}\.){3}\d{1,3}$/, "expected an IPv4 address");
+
+export const NetworkCreateBody = z.strictObject({
+  name: z.string().min(1).openapi({ example: "app" }),
+  subnet: z.string().regex(/^(\d{1,3}\.){3}\d{1,3}\/\d{1,2}$/, "expected an IPv4 CIDR")
+    .optional().openapi({ example: "10.232.5.0/24" }),
+  gateway: IPv4.optional().openapi({ example: "10.232.5.1" }),
+  internal: z.boolean().optional(),
+  labels: z.record(z.string(), z.string()).optional(),
+}).openapi("NetworkCreateRequest");
+
+export type NetworkCreateRequest = z.input<typeof NetworkCreateBody>;
+
+const NetworkSchema = z.object({
+  Name: z.string(),
+  Id: z.string(),
+  Created: z.string(),
+  Scope: z.literal("local"),
+  Driver: z.enum(["bridge", "host", "null"]),
+  EnableIPv6: z.boolean(),
+  IPAM: z.object({
+    Driver: z.literal("default"),
+    Config: z.array(z.object({ Subnet: z.string(), Gateway: z.string() })),
+  }),
+  Internal: z.boolean(),
+  Containers: z.record(
+    z.string(),
+    z.object({
+      Name: z.string(),
+      EndpointID: z.string(),
+      MacAddress: z.string(),
+      IPv4Address: z.string(),
+      IPv6Address: z.string(),
+    }),
+  ),
+  Options: z.record(z.string(), z.string()),
+  Labels: z.record(z.string(), z.string()),
+}).openapi("Network");
+
+const NetworkParam = z.object({
+  id: z.string().min(1).openapi({
+    param: { name: "id", in: "path" },
+    description: "Network name, id or unique id prefix",
+    example: "app",
+  }),
+});
+
+const create = createRoute({
+  method: "post",
+  path: "/v1/networks",
+  tags,
+  summary: "Create a bridge network",
+  request: {
+    body: { required: true, content: { "application/json": { schema: NetworkCreateBody } } },
+  },
+  responses: {
+    201: json(z.object({ Id: z.string(), Warning: z.string() }), "Created"),
+    ...errors(400, 409, 503),
+  },
+});
+
+const list = createRoute({
+  method: "get",
+  path: "/v1/networks",
+  tags,
+  summary: "List networks (bridge, host, none and user-defined ones)",
+  responses: { 200: json(z.array(NetworkSchema), "Networks"), ...errors(503) },
+});
+
+const inspect = createRoute({
+  method: "get",
+  path: "/v1/networks/{id}",
+  tags,
+  summary: "Inspect a network and the containers on it",
+  request: { params: NetworkParam },
+  responses: { 200: json(NetworkSchema, "The network"), ...errors(404, 503) },
+});
+
+const remove = createRoute({
+  method: "delete",
+  path: "/v1/networks/{id}",
+  tags,
+  summary: "Remove a network (refused while containers are on it)",
+  request: { params: NetworkParam },
+  responses: { 204: { description: "Removed" }, ...errors(404, 409, 503) },
+});
+
+export function networkRoutes(app: OpenAPIHono, engine: EngineApi): void {
+  const nets = (): NetworkApi => {
+    if (!engine.networks) {
+      throw new PolisError("unavailable", "this engine has no networking");
+    }
+    return engine.networks;
+  };
+
+  app.openapi(create, async (c) => c.json(await nets().createNetwork(c.req.valid("json")), 201));
+  app.openapi(list, (c) => c.json(nets().listNetworks(), 200));
+  app.openapi(inspect, (c) => c.json(nets().inspectNetwork(c.req.valid("param").id), 200));
+  app.openapi(remove, async (c) => {
+    await nets().removeNetwork(c.req.valid("param").id);
+    return c.body(null, 204);
+  });
+}

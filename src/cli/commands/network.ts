@@ -1,0 +1,151 @@
+/**
+ * `polis network create|ls|inspect|rm`: bridge networks as docker's CLI shows them.
+ * @module
+ */
+
+import { PolisError } from "../../core/mod.ts";
+import {
+  type Command,
+  daemonErrorText,
+  EXIT_FAILURE,
+  EXIT_OK,
+  forEachTarget,
+  printError,
+} from "../command.ts";
+import { UsageError } from "../flags.ts";
+import { formatTable, renderTemplate, shortId } from "../format.ts";
+
+export const networkCreateCommand: Command = {
+  name: "create",
+  spec: {
+    usage: "[OPTIONS] NETWORK",
+    summary: "Create a bridge network",
+    args: { min: 1, max: 1 },
+    flags: [
+      { name: "subnet", kind: "string", arg: "CIDR", help: "IPv4 subnet, e.g. 10.232.5.0/24" },
+      { name: "gateway", kind: "string", arg: "IP", help: "IPv4 gateway of the subnet" },
+      { name: "internal", kind: "bool", help: "Restrict external access to the network" },
+      { name: "driver", short: "d", kind: "string", help: 'Driver (only "bridge")' },
+      { name: "label", kind: "list", help: "Set metadata on a network (KEY=VALUE)" },
+    ],
+  },
+  async run(ctx, args) {
+    const driver = args.string("driver");
+    if (driver !== undefined && driver !== "bridge") {
+      throw new UsageError(`driver "${driver}" is not supported: use bridge`);
+    }
+    const labels: Record<string, string> = {};
+    for (const l of args.list("label")) {
+      const eq = l.indexOf("=");
+      if (eq === 0) throw new UsageError(`invalid argument "${l}" for "--label" flag: no key`);
+      if (eq < 0) labels[l] = "";
+      else labels[l.slice(0, eq)] = l.slice(eq + 1);
+    }
+    const r = await ctx.client().createNetwork({
+      name: args.args[0],
+      ...(args.string("subnet") !== undefined ? { subnet: args.string("subnet") } : {}),
+      ...(args.string("gateway") !== undefined ? { gateway: args.string("gateway") } : {}),
+      ...(args.bool("internal") ? { internal: true } : {}),
+      ...(Object.keys(labels).length ? { labels } : {}),
+    });
+    await ctx.io.stdout.write(r.Id + "\n");
+    return EXIT_OK;
+  },
+};
+
+export const networkLsCommand: Command = {
+  name: "ls",
+  spec: {
+    usage: "[OPTIONS]",
+    summary: "List networks",
+    args: { min: 0, max: 0 },
+    flags: [
+      { name: "quiet", short: "q", kind: "bool", help: "Only display network IDs" },
+      { name: "no-trunc", kind: "bool", help: "Do not truncate the output" },
+      { name: "format", kind: "string", help: "Format output: table, json, or a template" },
+    ],
+  },
+  async run(ctx, args) {
+    const nets = await ctx.client().listNetworks();
+    const noTrunc = args.bool("no-trunc");
+    const rows = nets.map((n) => ({
+      ID: noTrunc || n.Id.length < 12 ? n.Id : shortId(n.Id),
+      Name: n.Name,
+      Driver: n.Driver,
+      Scope: n.Scope,
+      Subnet: n.IPAM.Config[0]?.Subnet ?? "",
+      Gateway: n.IPAM.Config[0]?.Gateway ?? "",
+      Internal: String(n.Internal),
+    }));
+    const format = args.string("format");
+    let text: string;
+    if (args.bool("quiet")) text = rows.map((r) => r.ID + "\n").join("");
+    else if (format === "json") text = rows.map((r) => JSON.stringify(r) + "\n").join("");
+    else if (format && format !== "table") {
+      text = rows.map((r) => renderTemplate(format, r) + "\n").join("");
+    } else {
+      text = formatTable(
+        ["NETWORK ID", "NAME", "DRIVER", "SCOPE", "SUBNET"],
+        rows.map((r) => [r.ID, r.Name, r.Driver, r.Scope, r.Subnet]),
+      );
+    }
+    await ctx.io.stdout.write(text);
+    return EXIT_OK;
+  },
+};
+
+export const networkInspectCommand: Command = {
+  name: "inspect",
+  spec: {
+    usage: "[OPTIONS] NETWORK [NETWORK...]",
+    summary: "Display detailed information on one or more networks",
+    args: { min: 1 },
+    flags: [{ name: "format", short: "f", kind: "string", help: "Format using a template" }],
+  },
+  async run(ctx, args) {
+    const found: unknown[] = [];
+    const errors: string[] = [];
+    for (const ref of args.args) {
+      try {
+        found.push(await ctx.client().inspectNetwork(ref));
+      } catch (err) {
+        errors.push(
+          err instanceof PolisError && err.code === "not_found"
+            ? `Error: ${err.message}`
+            : daemonErrorText(err),
+        );
+      }
+    }
+    const format = args.string("format");
+    if (format) {
+      let text = "";
+      for (const obj of found) {
+        try {
+          text += renderTemplate(format, obj) + "\n";
+        } catch (err) {
+          throw new UsageError(`invalid --format: ${(err as Error).message}`);
+        }
+      }
+      await ctx.io.stdout.write(text);
+    } else {
+      await ctx.io.stdout.write(JSON.stringify(found, null, 4) + "\n");
+    }
+    for (const e of errors) await printError(ctx, e);
+    return errors.length > 0 ? EXIT_FAILURE : EXIT_OK;
+  },
+};
+
+export const networkRmCommand: Command = {
+  name: "rm",
+  spec: {
+    usage: "NETWORK [NETWORK...]",
+    summary: "Remove one or more networks",
+    args: { min: 1 },
+    flags: [],
+  },
+  run: (ctx, args) =>
+    forEachTarget(ctx, args.args, async (ref) => {
+      await ctx.client().removeNetwork(ref);
+      return ref;
+    }),
+};
