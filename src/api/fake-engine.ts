@@ -23,6 +23,9 @@ import type {
   ImageSummary,
   LogEntry,
   LogOptions,
+  PullImageOptions,
+  PullImageResult,
+  PullProgress,
   RemoveImageResult,
   SystemInfo,
   VersionInfo,
@@ -373,6 +376,28 @@ export class FakeEngine implements EngineApi {
       });
     }
     return { loaded: [tag] };
+  }
+
+  pullImage(
+    ref: string,
+    opts?: PullImageOptions,
+    onProgress?: (p: PullProgress) => void,
+  ): Promise<PullImageResult> {
+    this.record("pullImage", ref, opts);
+    if (!/^[a-z0-9./:_-]+$/.test(ref)) {
+      return Promise.reject(PolisError.invalid(`invalid reference format "${ref}"`));
+    }
+    if (ref.includes("missing")) {
+      return Promise.reject(PolisError.notFound(`manifest for ${ref} not found`));
+    }
+    onProgress?.({ id: "latest", status: `Pulling from ${ref}` });
+    onProgress?.({ id: "0123456789ab", status: "Downloading", current: 1, total: 2 });
+    onProgress?.({ id: "0123456789ab", status: "Pull complete" });
+    const id = "sha256:" + "d".repeat(64);
+    if (!this.images.some((i) => i.id === id)) {
+      this.images.push({ id, tags: [ref], created: new Date(), size: 2 });
+    }
+    return Promise.resolve({ image: id, reference: ref, digest: "sha256:" + "e".repeat(64) });
   }
 
   removeImage(ref: string, opts?: { force?: boolean }): Promise<RemoveImageResult[]> {

@@ -13,6 +13,8 @@ export interface CliIO {
   stderr: Output;
   stdin(): ReadableStream<Uint8Array>;
   stdinIsTerminal(): boolean;
+  /** Whether stdout is a terminal (progress bars redraw in place); absent means no. */
+  stdoutIsTerminal?(): boolean;
   env(name: string): string | undefined;
   /** Milliseconds since the epoch. */
   now(): number;
@@ -41,6 +43,7 @@ export function denoIO(): CliIO {
     stderr: fileOutput(Deno.stderr),
     stdin: () => Deno.stdin.readable,
     stdinIsTerminal: () => Deno.stdin.isTerminal(),
+    stdoutIsTerminal: () => Deno.stdout.isTerminal(),
     env: (name) => {
       try {
         return Deno.env.get(name);

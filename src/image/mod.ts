@@ -56,4 +56,19 @@ export type {
   RangeOpener,
 } from "./content.ts";
 export { hostFsOps } from "./fsops.ts";
+export {
+  formatPlatform,
+  hostPlatform,
+  parsePlatform,
+  pullImage,
+  registryConfigFromEnv,
+} from "./registry/mod.ts";
+export type {
+  Credentials,
+  Platform,
+  PullOptions,
+  PullProgress,
+  PullResult,
+  RegistryConfig,
+} from "./registry/mod.ts";
 export type { FsOps } from "./fsops.ts";

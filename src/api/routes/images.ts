@@ -5,7 +5,7 @@
  */
 
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
-import type { EngineApi } from "../../engine/types.ts";
+import type { EngineApi, PullImageOptions, PullProgress } from "../../engine/types.ts";
 import { PolisError } from "../../core/mod.ts";
 import {
   ForceQuery,
@@ -17,7 +17,8 @@ import {
   RemoveImageResponse,
   TagBody,
 } from "../schemas.ts";
-import { errors, json } from "./common.ts";
+import { ndjsonStream } from "../streams.ts";
+import { errors, json, streamed } from "./common.ts";
 
 const tags = ["images"];
 const Archive = z.string().openapi({ format: "binary" });
@@ -48,6 +49,78 @@ const load = createRoute({
   },
   responses: { 200: json(LoadResponse, "The references loaded"), ...errors(400, 409) },
 });
+
+const PullBody = z.object({
+  reference: z.string().min(1).openapi({ example: "127.0.0.1:5000/busybox:latest" }),
+  platform: z.string().min(1).optional().openapi({ example: "linux/arm64/v8" }),
+  auth: z.object({ username: z.string(), password: z.string() }).optional(),
+}).openapi("PullRequest");
+
+const PullMessage = z.object({
+  id: z.string().optional(),
+  status: z.string(),
+  current: z.number().optional(),
+  total: z.number().optional(),
+  image: z.string().optional(),
+  reference: z.string().optional(),
+  digest: z.string().optional(),
+}).openapi("PullMessage");
+
+const pull = createRoute({
+  method: "post",
+  path: "/v1/images/pull",
+  tags,
+  summary: "Pull an image from a registry, streaming progress as NDJSON",
+  description: "One PullMessage per line ({id, status, current, total}); the last is " +
+    '{"status":"done","image","reference","digest"}. A failure after the stream began ' +
+    "is sent as a final Error line.",
+  request: { body: { required: true, content: { "application/json": { schema: PullBody } } } },
+  responses: {
+    200: {
+      description: "Progress, then the result",
+      content: { "application/x-ndjson": { schema: PullMessage } },
+    },
+    ...errors(400, 404),
+  },
+});
+
+/** The engine's progress callbacks as an async iterator, ending with the result. */
+async function* pullMessages(
+  engine: EngineApi,
+  ref: string,
+  opts: PullImageOptions,
+): AsyncGenerator<PullProgress | Record<string, string>> {
+  const queue: (PullProgress | Record<string, string>)[] = [];
+  let wake: (() => void) | undefined;
+  let done = false;
+  let failure: { err: unknown } | undefined;
+  const notify = () => {
+    wake?.();
+    wake = undefined;
+  };
+  void engine.pullImage(ref, opts, (p) => {
+    queue.push(p);
+    notify();
+  }).then(
+    (r) => queue.push({ status: "done", ...r }),
+    (err) => (failure = { err }),
+  ).finally(() => {
+    done = true;
+    notify();
+  });
+  while (true) {
+    const next = queue.shift();
+    if (next) {
+      yield next;
+      continue;
+    }
+    if (done) {
+      if (failure) throw failure.err;
+      return;
+    }
+    await new Promise<void>((r) => (wake = r));
+  }
+}
 
 const remove = createRoute({
   method: "delete",
@@ -95,6 +168,14 @@ export function imageRoutes(app: OpenAPIHono, engine: EngineApi): void {
     const body = c.req.raw.body;
     if (!body) throw PolisError.invalid("invalid request: body: the image archive is empty");
     return c.json(await engine.loadImages(body), 200);
+  });
+
+  app.openapi(pull, async (c) => {
+    const { reference, platform, auth } = c.req.valid("json");
+    const body = await ndjsonStream(pullMessages(engine, reference, { platform, auth }));
+    return streamed(
+      new Response(body, { status: 200, headers: { "content-type": "application/x-ndjson" } }),
+    );
   });
 
   app.openapi(remove, async (c) => {

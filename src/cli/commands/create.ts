@@ -5,6 +5,7 @@
 
 import { type Command, EXIT_OK, EXIT_USAGE, printError } from "../command.ts";
 import { CONTAINER_FLAGS, createRequest } from "./container-options.ts";
+import { createPulling } from "./pull.ts";
 
 export const createCommand: Command = {
   name: "create",
@@ -18,7 +19,7 @@ export const createCommand: Command = {
   failureExit: EXIT_USAGE,
   async run(ctx, args) {
     const req = await createRequest(args, ctx.io);
-    const { Id, Warnings } = await ctx.client().createContainer(req);
+    const { Id, Warnings } = await createPulling(ctx, req);
     for (const w of Warnings) await printError(ctx, `WARNING: ${w}`);
     await ctx.io.stdout.write(Id + "\n");
     return EXIT_OK;

@@ -16,6 +16,7 @@ import {
 } from "../command.ts";
 import type { LogStream, PendingWait } from "../client.ts";
 import { CONTAINER_FLAGS, createRequest } from "./container-options.ts";
+import { createPulling } from "./pull.ts";
 
 /**
  * Reports a failed start and returns docker's exit code for it: 125, or the one the engine
@@ -88,7 +89,7 @@ export const runCommand: Command = {
   async run(ctx, args) {
     const req = await createRequest(args, ctx.io);
     const client = ctx.client();
-    const { Id, Warnings } = await client.createContainer(req);
+    const { Id, Warnings } = await createPulling(ctx, req);
     for (const w of Warnings) await printError(ctx, `WARNING: ${w}`);
     const autoRemove = req.autoRemove === true;
     if (!args.bool("detach")) return await attachAndStart(ctx, Id, autoRemove);

@@ -51,6 +51,19 @@ export interface BlobBody {
 
 export const DOCKER_HUB_API = "registry-1.docker.io";
 
+/**
+ * Registry settings from the environment: `POLIS_INSECURE_REGISTRIES` (comma-separated
+ * `host[:port]`, plain HTTP) and `POLIS_REGISTRY_MIRRORS` (comma-separated base URLs of
+ * docker.io mirrors).
+ */
+export function registryConfigFromEnv(
+  env: (name: string) => string | undefined = (n) => Deno.env.get(n),
+): RegistryConfig {
+  const list = (name: string) =>
+    (env(name) ?? "").split(",").map((s) => s.trim()).filter((s) => s !== "");
+  return { insecure: list("POLIS_INSECURE_REGISTRIES"), mirrors: list("POLIS_REGISTRY_MIRRORS") };
+}
+
 /** Whether `host` (`name[:port]`) is talked to over plain HTTP. */
 export function isInsecureHost(host: string, config: RegistryConfig = {}): boolean {
   const name = host.startsWith("[") ? host.slice(1, host.indexOf("]")) : host.split(":")[0];

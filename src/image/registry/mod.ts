@@ -14,7 +14,13 @@
 
 export { pullImage } from "./pull.ts";
 export type { PullOptions, PullProgress, PullResult, PullStore } from "./pull.ts";
-export { DOCKER_HUB_API, endpointsFor, isInsecureHost, RegistryClient } from "./client.ts";
+export {
+  DOCKER_HUB_API,
+  endpointsFor,
+  isInsecureHost,
+  RegistryClient,
+  registryConfigFromEnv,
+} from "./client.ts";
 export type { BlobBody, ClientOptions, FetchedManifest, RegistryConfig } from "./client.ts";
 export { basicAuthorization, parseChallenges, TokenCache } from "./auth.ts";
 export type { Challenge, Credentials } from "./auth.ts";
