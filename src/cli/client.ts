@@ -27,6 +27,9 @@ import type {
   ImageSummary,
   LogEntry,
   LogOptions,
+  PullImageOptions,
+  PullImageResult,
+  PullProgress,
   RemoveImageResult,
   SystemInfo,
   VersionInfo,
@@ -350,6 +353,30 @@ export class PolisClient {
       });
     }
     return this.#json("POST", "/images/load", { json: { path: source.path } });
+  }
+  /**
+   * Pulls `ref` from its registry through the daemon; `onProgress` sees each progress
+   * message. Resolves when the image is stored; a failure mid-pull rejects.
+   */
+  async pullImage(
+    ref: string,
+    opts: PullImageOptions = {},
+    onProgress?: (p: PullProgress) => void,
+  ): Promise<PullImageResult> {
+    const res = await this.#request("POST", "/images/pull", {
+      json: { reference: ref, platform: opts.platform, auth: opts.auth },
+    });
+    for await (const value of ndjson(res.body!)) {
+      const err = errorFromBody(value);
+      if (err) throw err;
+      const msg = value as PullProgress & Partial<PullImageResult>;
+      if (msg.status === "done" && msg.image) {
+        await res.body?.cancel().catch(() => {});
+        return { image: msg.image, reference: msg.reference ?? ref, digest: msg.digest ?? "" };
+      }
+      onProgress?.(msg);
+    }
+    throw new PolisError("unavailable", `pull of ${ref}: the daemon ended the stream early`);
   }
   removeImage(ref: string, opts: { force?: boolean } = {}): Promise<RemoveImageResult[]> {
     return this.#json("DELETE", `/images/${enc(ref)}`, { query: { force: opts.force } });

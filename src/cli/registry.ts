@@ -28,6 +28,7 @@ import {
   networkRmCommand,
 } from "./commands/network.ts";
 import { psCommand } from "./commands/ps.ts";
+import { pullCommand } from "./commands/pull.ts";
 import { runCommand } from "./commands/run.ts";
 import { infoCommand, versionCommand } from "./commands/system.ts";
 
@@ -45,6 +46,7 @@ export const COMMANDS: Command[] = [
   waitCommand,
   imagesCommand,
   loadCommand,
+  pullCommand,
   rmiCommand,
   tagCommand,
   versionCommand,
@@ -83,6 +85,7 @@ export const GROUPS: Group[] = [
       { names: ["inspect"], command: imageInspectCommand },
       { names: ["load"], command: loadCommand },
       { names: ["ls", "list"], command: imagesCommand },
+      { names: ["pull"], command: pullCommand },
       { names: ["rm", "remove"], command: rmiCommand },
       { names: ["tag"], command: tagCommand },
     ],

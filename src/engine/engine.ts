@@ -20,6 +20,9 @@ import {
 import {
   type ImageRecord,
   ImageStore,
+  pullImage,
+  type RegistryConfig,
+  registryConfigFromEnv,
   resolveProcess,
   resolveUser,
   type RootfsDescription,
@@ -50,6 +53,9 @@ import type {
   ImageSummary,
   LogEntry,
   LogOptions,
+  PullImageOptions,
+  PullImageResult,
+  PullProgress,
   RemoveImageResult,
   SystemInfo,
   VersionInfo,
@@ -70,6 +76,8 @@ export interface EngineOptions {
   overlay?: boolean;
   /** The default bridge network's subnet and device, and the pool for new networks. */
   network?: NetworkingOptions;
+  /** Insecure registries and docker.io mirrors (default: from POLIS_* environment). */
+  registry?: RegistryConfig;
 }
 
 /** What the engine holds in memory for a container whose process is alive. */
@@ -544,6 +552,20 @@ export class Engine implements EngineApi {
 
   loadImages(source: string | ReadableStream<Uint8Array>): Promise<{ loaded: string[] }> {
     return this.images.load(source);
+  }
+
+  async pullImage(
+    ref: string,
+    opts: PullImageOptions = {},
+    onProgress?: (p: PullProgress) => void,
+  ): Promise<PullImageResult> {
+    const r = await pullImage(this.images, ref, {
+      platform: opts.platform,
+      credentials: opts.auth,
+      config: this.opts.registry ?? registryConfigFromEnv(),
+      onProgress,
+    });
+    return { image: r.id, reference: r.reference, digest: r.digest };
   }
 
   removeImage(ref: string, opts: { force?: boolean } = {}): Promise<RemoveImageResult[]> {

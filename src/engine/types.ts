@@ -162,6 +162,30 @@ export interface RemoveImageResult {
   Deleted?: string;
 }
 
+/** One progress message of a pull, shaped like docker's. */
+export interface PullProgress {
+  id?: string;
+  status: string;
+  current?: number;
+  total?: number;
+}
+
+export interface PullImageOptions {
+  /** `os/arch[/variant]`; default the daemon host's. */
+  platform?: string;
+  /** Credentials for the image's registry. */
+  auth?: { username: string; password: string };
+}
+
+export interface PullImageResult {
+  /** The image id (config digest). */
+  image: string;
+  /** The familiar reference pulled, e.g. "busybox:latest". */
+  reference: string;
+  /** The manifest (or index) digest the reference resolved to. */
+  digest: string;
+}
+
 export interface SystemInfo {
   ID: string;
   Containers: number;
@@ -211,6 +235,12 @@ export interface EngineApi {
   listImages(): ImageSummary[];
   /** Loads a docker-save archive or OCI layout (dir or tar) from a path or a byte stream. */
   loadImages(source: string | ReadableStream<Uint8Array>): Promise<{ loaded: string[] }>;
+  /** Pulls from a registry; the image is listed only once every layer is in. */
+  pullImage(
+    ref: string,
+    opts?: PullImageOptions,
+    onProgress?: (p: PullProgress) => void,
+  ): Promise<PullImageResult>;
   removeImage(ref: string, opts?: { force?: boolean }): Promise<RemoveImageResult[]>;
   tagImage(source: string, target: string): void;
   inspectImage(ref: string): ImageInspect;
