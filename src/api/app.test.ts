@@ -439,6 +439,7 @@ Deno.test("the OpenAPI document lists every route", async () => {
   assertEquals(routes, [
     "DELETE /v1/containers/{id}",
     "DELETE /v1/images/{ref}",
+    "DELETE /v1/networks/{id}",
     "GET /v1/_ping",
     "GET /v1/containers",
     "GET /v1/containers/{id}",
@@ -446,6 +447,8 @@ Deno.test("the OpenAPI document lists every route", async () => {
     "GET /v1/images",
     "GET /v1/images/{ref}",
     "GET /v1/info",
+    "GET /v1/networks",
+    "GET /v1/networks/{id}",
     "GET /v1/version",
     "POST /v1/containers",
     "POST /v1/containers/{id}/kill",
@@ -455,6 +458,7 @@ Deno.test("the OpenAPI document lists every route", async () => {
     "POST /v1/containers/{id}/wait",
     "POST /v1/images/load",
     "POST /v1/images/{ref}/tag",
+    "POST /v1/networks",
   ]);
   ok(doc.components.schemas.ContainerCreateRequest);
   ok(doc.components.schemas.Error);
