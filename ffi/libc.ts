@@ -1,5 +1,5 @@
 /**
- * The single `Deno.dlopen` of libc, opened on first use. No symbol is
+ * libc through `Deno.dlopen`, one symbol at a time on first use. No symbol is
  * `nonblocking`: those run on a pool thread whose namespaces, root and
  * credentials are not the caller's (DESIGN.md), and errno must be read on the
  * thread that made the call.
@@ -74,14 +74,42 @@ const SYMBOLS = {
   posix_spawnattr_destroy: { parameters: ["buffer"], result: "i32" },
 } as const;
 
-export type LibcSymbols = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
+type Symbols = typeof SYMBOLS;
+export type LibcSymbols = Deno.DynamicLibrary<Symbols>["symbols"];
 
-let lib: Deno.DynamicLibrary<typeof SYMBOLS> | undefined;
+let symbols: LibcSymbols | undefined;
+/** Keeps every per-symbol handle open for the life of the process. */
+const handles: unknown[] = [];
 
-/** libc's symbols; opens libc.so.6 on first call. */
+function bind<K extends keyof Symbols>(name: K): LibcSymbols[K] {
+  const one = { [name]: SYMBOLS[name] } as Pick<Symbols, K>;
+  const lib = Deno.dlopen("libc.so.6", one);
+  handles.push(lib);
+  return (lib.symbols as unknown as LibcSymbols)[name];
+}
+
+/**
+ * libc's symbols, each bound on its first use. Binding all of them in one dlopen costs
+ * 12-25 ms (Deno builds a call trampoline per symbol), which every container init and every
+ * setup worker would pay at start-up although each uses only a few.
+ */
 export function libc(): LibcSymbols {
-  lib ??= Deno.dlopen("libc.so.6", SYMBOLS);
-  return lib.symbols;
+  if (symbols === undefined) {
+    const lazy: Record<string, unknown> = {};
+    for (const name of Object.keys(SYMBOLS) as (keyof Symbols)[]) {
+      Object.defineProperty(lazy, name, {
+        configurable: true,
+        enumerable: true,
+        get() {
+          const fn = bind(name);
+          Object.defineProperty(lazy, name, { value: fn, enumerable: true });
+          return fn;
+        },
+      });
+    }
+    symbols = lazy as unknown as LibcSymbols;
+  }
+  return symbols;
 }
 
 /** The calling thread's errno. Call immediately after the failing call. */

@@ -1,9 +1,10 @@
 /**
- * The helper role: on this process's main thread, join the namespaces the spec names by path
- * and create the new ones, then spawn the container's init (`_init`) with Deno.Command from
- * this same thread so it starts inside them (PID 1 of a new pid namespace), and wait for its
- * one-line report on a sync pipe. The daemon runs this in a short-lived `_setup` process so
- * its own namespaces never change; `polis oci create` runs it in-process.
+ * The helper role: on one thread, join the namespaces the spec names by path and create the
+ * new ones, then spawn the container's init (`_init`) with glibc's posix_spawn from this same
+ * thread so it starts inside them (PID 1 of a new pid namespace), and wait for its one-line
+ * report on a sync pipe. The daemon plays this role on a throwaway Worker thread
+ * (setup-worker.ts), so its main thread never changes namespaces; it can also use a
+ * short-lived `_setup` process; `polis oci create` plays it on its own main thread.
  * @module
  */
 
@@ -14,8 +15,10 @@ import {
   NAMESPACES,
   O_CLOEXEC,
   O_RDONLY,
+  O_RDWR,
   POLLIN,
   realSyscalls,
+  SIGNALS,
   type Syscalls,
 } from "../../ffi/mod.ts";
 import { PolisError, selfCommand } from "../core/mod.ts";
@@ -67,9 +70,42 @@ export function enterNamespaces(plan: InitPlan, sys: Syscalls = realSyscalls): v
   if (flags !== 0) sys.unshare(flags);
 }
 
-export interface SpawnedInit {
-  result: SetupResult;
-  child: Deno.ChildProcess | null;
+/** How to start the init: the polis executable, its leading arguments and environment. */
+export interface InitCommand {
+  /** Absolute path of the executable (resolved in the host, before any namespace changes). */
+  path: string;
+  /** argv up to, not including, `_init <stateDir>`. */
+  argv: string[];
+  /** KEY=value, without the sync fd (added per spawn). */
+  env: string[];
+}
+
+function resolveExecutable(name: string): string {
+  if (name.includes("/")) return name.startsWith("/") ? name : `${Deno.cwd()}/${name}`;
+  for (const dir of (Deno.env.get("PATH") ?? "").split(":")) {
+    const p = `${dir || "."}/${name}`;
+    try {
+      const st = Deno.statSync(p);
+      if (st.isFile && ((st.mode ?? 0) & 0o111) !== 0) return resolveExecutable(p);
+    } catch {
+      // not here
+    }
+  }
+  throw PolisError.internal(`cannot find the polis executable ${name} in $PATH`);
+}
+
+/**
+ * The command line of `_init` for this process (see selfCommand) and the environment it
+ * passes on, as Deno.Command would: ours plus DENO_NO_UPDATE_CHECK. Call it on the main
+ * thread; a Worker receives the result.
+ */
+export function initCommand(): InitCommand {
+  const self = selfCommand();
+  const env = Object.entries(Deno.env.toObject())
+    .filter(([k]) => k !== SYNC_FD_ENV && k !== "DENO_NO_UPDATE_CHECK")
+    .map(([k, v]) => `${k}=${v}`);
+  env.push("DENO_NO_UPDATE_CHECK=1");
+  return { path: resolveExecutable(self[0]), argv: self, env };
 }
 
 /** Reads the init's report line, or "" on EOF/timeout. */
@@ -89,70 +125,105 @@ function readReport(fd: number, timeoutMs: number, sys: Syscalls): string | null
   }
 }
 
+/** Kills a failed init and collects it, so it lingers neither as a process nor a zombie. */
+function reapFailed(pid: number, sys: Syscalls): void {
+  try {
+    sys.kill(pid, SIGNALS.SIGKILL);
+  } catch {
+    // already exited
+  }
+  try {
+    sys.waitpid(pid, 0);
+  } catch {
+    // not ours to wait for (ECHILD): nothing lingers here
+  }
+}
+
+/** The lowest fd >= 3 not in `taken`: the init's fixed number for its end of the sync pipe. */
+export function syncFdTarget(taken: readonly number[]): number {
+  let fd = 3;
+  while (taken.includes(fd)) fd++;
+  return fd;
+}
+
 /**
- * Enters the namespaces, spawns the init and waits for its report. Synchronous except for
- * the spawn itself, so nothing runs on other threads in between. `stdio: "inherit"` gives the
- * init this process's stdio (polis oci create); "null" when the init opens log files itself.
+ * Enters the namespaces, spawns the init with posix_spawn from the calling thread (so it is
+ * PID 1 of a new pid namespace and lives in the new ones) and waits for its report. All
+ * synchronous: nothing may run on other threads in between. `stdio: "inherit"` gives the init
+ * this process's stdio (polis oci create); "null" when the init opens log files itself. A
+ * failed init is killed and reaped here; a successful one is the caller's child, which nobody
+ * but the caller (or its subreaper) will ever wait for.
  */
 export function spawnInit(
   plan: InitPlan,
   stateDir: string,
   stdio: "inherit" | "null",
+  cmd: InitCommand,
   sys: Syscalls = realSyscalls,
   timeoutMs = INIT_REPORT_TIMEOUT_MS,
-): SpawnedInit {
-  enterNamespaces(plan, sys);
-  const [r, w] = sys.pipe2(0); // no O_CLOEXEC: the init inherits the write end
-  sys.setCloexec(r, true);
-  let child: Deno.ChildProcess | null = null;
+): SetupResult {
+  // Opened before the namespaces change: a joined mount namespace may have no /dev/null.
+  // Everything is close-on-exec, so a concurrent spawn elsewhere in the process inherits
+  // none of it; the init gets its copies through dup2 in the child.
+  const nullFd = stdio === "null" ? sys.open("/dev/null", O_RDWR | O_CLOEXEC) : -1;
+  let r = -1;
+  let w = -1;
   try {
-    const self = selfCommand();
-    child = new Deno.Command(self[0], {
-      args: [...self.slice(1), "_init", stateDir],
-      env: { [SYNC_FD_ENV]: String(w), DENO_NO_UPDATE_CHECK: "1" },
-      stdin: stdio,
-      stdout: stdio,
-      stderr: stdio,
-    }).spawn();
-  } catch (e) {
-    closeQuiet(r);
-    closeQuiet(w);
-    return { result: failure(PolisError.internal(`cannot start the container init: ${e}`)), child };
-  }
-  closeQuiet(w);
-  let text: string | null;
-  try {
-    text = readReport(r, timeoutMs, sys);
-  } finally {
-    closeQuiet(r);
-  }
-  if (text === null) {
+    [r, w] = sys.pipe2(O_CLOEXEC);
+    enterNamespaces(plan, sys);
+    const target = syncFdTarget([w, nullFd]);
+    // The sync pipe first: if w is 0, 1 or 2 the stdio dup2s below would overwrite it.
+    const dup2: [number, number][] = [[w, target]];
+    if (nullFd >= 0) { for (const fd of [0, 1, 2]) if (fd !== nullFd) dup2.push([nullFd, fd]); }
+    let pid: number;
     try {
-      child.kill("SIGKILL");
-    } catch {
-      // already gone
+      pid = sys.posixSpawn(
+        cmd.path,
+        [...cmd.argv, "_init", stateDir],
+        [...cmd.env, `${SYNC_FD_ENV}=${target}`],
+        { dup2 },
+      );
+    } catch (e) {
+      return failure(PolisError.internal(`cannot start the container init: ${errText(e)}`));
     }
-    return {
-      result: {
+    sys.close(w);
+    w = -1;
+    const text = readReport(r, timeoutMs, sys);
+    if (text === null) {
+      reapFailed(pid, sys);
+      return {
         ok: false,
         error: `container init did not report within ${timeoutMs} ms`,
         code: "unavailable",
-      },
-      child,
-    };
-  }
-  if (text === "") {
-    return {
-      result: {
+      };
+    }
+    if (text === "") {
+      reapFailed(pid, sys);
+      return {
         ok: false,
         error: "container init exited before reporting (see its stderr)",
         code: "internal",
-      },
-      child,
-    };
+      };
+    }
+    const msg = parseReport<SyncMessage>(text);
+    if (!msg.ok) reapFailed(pid, sys);
+    return msg.ok ? { ok: true, pid } : msg;
+  } finally {
+    for (const fd of [r, w, nullFd]) closeBy(sys, fd);
   }
-  const msg = parseReport<SyncMessage>(text);
-  return { result: msg.ok ? { ok: true, pid: child.pid } : msg, child };
+}
+
+function closeBy(sys: Syscalls, fd: number): void {
+  if (fd < 0) return;
+  try {
+    sys.close(fd);
+  } catch {
+    // cleanup only
+  }
+}
+
+function errText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
 }
 
 /**
@@ -161,7 +232,7 @@ export function spawnInit(
  * namespace changes (the init's pivot_root also moves this thread's root). Exit code 0 when
  * the container is created.
  */
-export async function runSetupHelper(args: string[]): Promise<number> {
+export function runSetupHelper(args: string[]): number {
   const stateDir = args[0];
   if (!stateDir) {
     console.error("polis _setup: missing state directory");
@@ -181,30 +252,17 @@ export async function runSetupHelper(args: string[]): Promise<number> {
     console.error(`polis _setup: ${e instanceof Error ? e.message : e}`);
     return 2;
   }
-  let spawned: SpawnedInit;
+  let result: SetupResult;
   try {
-    spawned = spawnInit(plan, stateDir, plan.stdio ? "null" : "inherit");
+    result = spawnInit(plan, stateDir, plan.stdio ? "null" : "inherit", initCommand());
   } catch (e) {
-    spawned = { result: failure(e), child: null };
+    result = failure(e);
   }
-  const bytes = new TextEncoder().encode(JSON.stringify(spawned.result) + "\n");
+  const bytes = new TextEncoder().encode(JSON.stringify(result) + "\n");
   let off = 0;
   while (off < bytes.length) off += out.writeSync(bytes.subarray(off));
   out.syncSync();
   out.close();
-  if (spawned.result.ok) {
-    // The init outlives us and is re-parented to the daemon (a child subreaper).
-    spawned.child?.unref();
-    return 0;
-  }
-  // Reap a failed init so it does not linger as a zombie of the daemon.
-  if (spawned.child) {
-    try {
-      spawned.child.kill("SIGKILL");
-    } catch {
-      // already exited
-    }
-    await spawned.child.status;
-  }
-  return 1;
+  // On success the init outlives us and is re-parented to the daemon (a child subreaper).
+  return result.ok ? 0 : 1;
 }
