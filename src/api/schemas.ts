@@ -76,6 +76,10 @@ export const ContainerCreateBody = z.strictObject({
   }),
   ip: z.string().regex(/^(\d{1,3}\.){3}\d{1,3}$/, "expected an IPv4 address").optional()
     .openapi({ description: "A fixed IPv4 address on a user-defined network" }),
+  publish: z.array(z.string().min(1)).optional().openapi({
+    description: "Published ports: [hostIP:]hostPort:containerPort[/tcp|udp]",
+    example: ["127.0.0.1:8080:80"],
+  }),
 }).superRefine((body, ctx) => {
   if (body.cpus !== undefined && body.nanoCpus !== undefined) {
     ctx.addIssue({ code: "custom", path: ["cpus"], message: "give either cpus or nanoCpus" });

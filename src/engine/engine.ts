@@ -113,7 +113,7 @@ export class Engine implements EngineApi {
     this.db = openDatabase(`${opts.root}/polis.db`);
     this.images = new ImageStore({ root: opts.root, db: this.db, overlay: opts.overlay });
     this.records = new ContainerRecords(this.db);
-    this.networks = new Networking(this.db, opts.network);
+    this.networks = new Networking(this.db, { ...opts.network, root: opts.root });
     this.networks.containerName = (id) => this.records.get(id)?.name;
     this.#rt = { stateRoot: `${opts.runDir}/runtime` };
     this.#reaper = new runtime.Reaper();
@@ -267,7 +267,7 @@ export class Engine implements EngineApi {
       ]).then(() => {}, (e) => logger.warn("log pump failed", { id, error: String(e) }));
       writer.onAppend(() => this.#notify(id));
 
-      undo.push(() => this.networks.teardown(id));
+      undo.push(() => this.networks.teardown(rec));
       await this.networks.setup(rec, st.pid!);
       await runtime.startContainer(this.#rt, id);
       const state: ContainerState = {
@@ -336,7 +336,7 @@ export class Engine implements EngineApi {
       logger.warn("unmount rootfs", { id, error: String(e) });
     }
     live.fifos.forEach((f) => removeIfExistsSync(f));
-    this.networks.teardown(id);
+    this.networks.teardown(rec);
     const code = exitCode ?? (rec.state.lastSignal ? 128 + rec.state.lastSignal : 255);
     const state: ContainerState = {
       ...rec.state,
@@ -520,7 +520,10 @@ export class Engine implements EngineApi {
         WorkingDir: c.spec.workingDir ?? "",
         Labels: c.spec.labels ?? {},
       },
-      NetworkSettings: { ...this.networks.settings(rec, s.status === "running"), Ports: {} },
+      NetworkSettings: {
+        ...this.networks.settings(rec, s.status === "running"),
+        Ports: this.networks.portSettings(rec),
+      },
     };
   }
 

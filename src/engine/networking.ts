@@ -9,14 +9,19 @@
 import type { DatabaseSync } from "node:sqlite";
 import { logger, PolisError, writeFileAtomicSync } from "../core/mod.ts";
 import {
+  allowLocalnet,
   BridgeDriver,
   type Endpoint,
   hostnameFile,
   hostsFile,
   type NetworkRecord,
   NetworkStore,
+  NftPorts,
+  nftTableName,
+  parsePublish,
   parseSubnet,
   pickSubnet,
+  type PortMapping,
   resolvConf,
   subnetText,
 } from "../network/mod.ts";
@@ -30,6 +35,8 @@ export interface NetworkingOptions {
   defaultBridge?: string;
   /** Where `network create` without --subnet takes a /24 from (default 10.232.0.0/14). */
   pool?: string;
+  /** The daemon's root: names its nftables table. */
+  root?: string;
 }
 
 export const DEFAULT_NETWORK = "bridge";
@@ -44,17 +51,19 @@ const DEFAULT_NETWORK_ID = "b".repeat(8) + "0".repeat(56);
 export interface NetContainer {
   id: string;
   name: string;
-  config: { hostname: string; networkMode: string; spec: { ip?: string } };
+  config: { hostname: string; networkMode: string; spec: { ip?: string; publish?: string[] } };
 }
 
 export class Networking implements NetworkApi {
   readonly store: NetworkStore;
   readonly driver = new BridgeDriver();
   readonly #pool: string;
+  readonly ports: NftPorts;
 
   constructor(db: DatabaseSync, readonly opts: NetworkingOptions = {}) {
     this.store = new NetworkStore(db);
     this.#pool = opts.pool ?? DEFAULT_POOL;
+    this.ports = new NftPorts(nftTableName(opts.root ?? "/var/lib/polis"));
     if (!this.store.find(DEFAULT_NETWORK)) {
       this.store.create({
         id: DEFAULT_NETWORK_ID,
@@ -178,11 +187,15 @@ export class Networking implements NetworkApi {
    * The network mode a create request asks for, checked: "none", "host", or a network's
    * canonical name. `--ip` only on user-defined networks, as docker.
    */
-  resolveMode(spec: { networkMode?: string; ip?: string }): string {
+  resolveMode(spec: { networkMode?: string; ip?: string; publish?: string[] }): string {
     const m = spec.networkMode ?? "none";
+    const ports = (spec.publish ?? []).flatMap(parsePublish);
     if (m === "none" || m === "host") {
       if (spec.ip !== undefined) {
         throw PolisError.invalid(`--ip needs a user-defined network, not --network ${m}`);
+      }
+      if (ports.length) {
+        throw PolisError.invalid(`published ports need a bridge network, not --network ${m}`);
       }
       return m;
     }
@@ -254,15 +267,38 @@ export class Networking implements NetworkApi {
       await this.driver.loopbackUp(netns);
       return;
     }
-    for (const ep of this.store.endpointsOfContainer(c.id)) {
+    const ports = publishedPorts(c);
+    for (const [i, ep] of this.store.endpointsOfContainer(c.id).entries()) {
       const net = this.store.get(ep.networkId);
       await this.driver.attach(net, ep, netns);
+      if (i === 0 && ports.length) {
+        allowLocalnet(net.bridge);
+        this.ports.add(ports, ep.address);
+      }
     }
   }
 
-  /** At exit (and after a failed start): remove the container's veth pairs. */
-  teardown(containerId: string): void {
-    for (const ep of this.store.endpointsOfContainer(containerId)) this.#detachQuiet(ep);
+  /** At exit (and after a failed start): unpublish ports, remove the container's veths. */
+  teardown(c: NetContainer): void {
+    const eps = this.store.endpointsOfContainer(c.id);
+    try {
+      if (eps[0]) this.ports.remove(publishedPorts(c), eps[0].address);
+    } catch (e) {
+      logger.warn("unpublish ports", { id: c.id, error: String(e) });
+    }
+    for (const ep of eps) this.#detachQuiet(ep);
+  }
+
+  /** inspect's NetworkSettings.Ports, docker's shape: {"80/tcp": [{HostIp, HostPort}]}. */
+  portSettings(c: NetContainer): Record<string, { HostIp: string; HostPort: string }[]> {
+    const out: Record<string, { HostIp: string; HostPort: string }[]> = {};
+    for (const m of publishedPorts(c)) {
+      (out[`${m.containerPort}/${m.protocol}`] ??= []).push({
+        HostIp: m.hostIp || "0.0.0.0",
+        HostPort: String(m.hostPort),
+      });
+    }
+    return out;
   }
 
   #detachQuiet(ep: Endpoint): void {
@@ -329,6 +365,10 @@ export class Networking implements NetworkApi {
       MacAddress: first?.MacAddress ?? "",
     };
   }
+}
+
+function publishedPorts(c: NetContainer): PortMapping[] {
+  return (c.config.spec.publish ?? []).flatMap(parsePublish);
 }
 
 function endpointId(ep: Endpoint): string {

@@ -33,6 +33,8 @@ export interface ContainerCreateSpec {
   networkMode?: string;
   /** A fixed IPv4 address on a user-defined network (`--ip`). */
   ip?: string;
+  /** Published ports, as `-p` takes them: `[hostIP:]hostPort:containerPort[/tcp|udp]`. */
+  publish?: string[];
 }
 
 export type ContainerStatus =

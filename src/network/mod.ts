@@ -15,3 +15,4 @@ export * from "./cidr.ts";
 export * from "./store.ts";
 export * from "./files.ts";
 export * from "./bridge.ts";
+export * from "./ports.ts";

@@ -46,6 +46,13 @@ export const CONTAINER_FLAGS: FlagSpec[] = [
     help: 'Connect to a network: "none" (default, only lo), "host", "bridge" or a network name',
   },
   { name: "ip", kind: "string", arg: "IP", help: "IPv4 address on a user-defined network" },
+  {
+    name: "publish",
+    short: "p",
+    kind: "list",
+    arg: "PORT",
+    help: "Publish a port: [hostIP:]hostPort:containerPort[/tcp|udp]",
+  },
 ];
 
 const ENV_NAME = /^[^=\s]+$/;
@@ -141,6 +148,7 @@ export async function createRequest(args: ParsedArgs, io: CliIO): Promise<Contai
     autoRemove: args.bool("rm") || undefined,
     networkMode: networkMode(args.string("network")),
     ip: args.string("ip"),
+    publish: args.list("publish").length ? args.list("publish") : undefined,
   };
   // Leave unset options out of the request, so the daemon applies the image's defaults.
   for (const key of Object.keys(req) as (keyof ContainerCreateRequest)[]) {
