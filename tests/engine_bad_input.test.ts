@@ -29,7 +29,12 @@ async function refused(
   match(r.stderr, want);
   // One line naming the fault; the CLI may add docker's "See 'polis run --help'." hint.
   const lines = r.stderr.trim().split("\n");
-  ok(lines.length === 1 || (lines.length === 2 && /--help/.test(lines[1])), r.stderr);
+  // …or, for a missing image, docker's "Unable to find image … locally" before the error.
+  ok(
+    lines.length === 1 ||
+      (lines.length === 2 && (/--help/.test(lines[1]) || /^Unable to find image/.test(lines[0]))),
+    r.stderr,
+  );
   assertEquals(await snapshot(d), before);
 }
 

@@ -49,6 +49,7 @@ export async function runDaemon(args: string[]): Promise<number> {
       root: opts.root,
       runDir: opts.runDir,
       cgroupParent: opts.cgroupParent,
+      offline: opts.offline,
       overlay: opts.storageDriver === "auto" ? undefined : opts.storageDriver === "overlay",
     });
   } catch (e) {

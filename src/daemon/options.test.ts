@@ -11,7 +11,10 @@ Deno.test("daemon options default to /var/lib/polis and /run/polis", () => {
     socket: "/run/polis/polis.sock",
     cgroupParent: "polis",
     storageDriver: "auto",
+    offline: false,
   });
+  const off = parseDaemonArgs(["--offline"], noEnv);
+  assertEquals(off !== "help" && off.offline, true);
 });
 
 Deno.test("daemon flags win over environment", () => {

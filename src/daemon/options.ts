@@ -12,6 +12,8 @@ export interface DaemonOptions {
   tcp?: { hostname: string; port: number };
   cgroupParent: string;
   storageDriver: "overlay" | "copy" | "auto";
+  /** Pull only from registries on this machine. */
+  offline: boolean;
 }
 
 export const DAEMON_USAGE = `Usage:  polis daemon [OPTIONS]
@@ -26,6 +28,8 @@ Options:
       --cgroup-parent PATH   parent cgroup for containers (default "polis", relative to the
                              daemon's own cgroup; env POLIS_CGROUP_PARENT)
       --storage-driver D     overlay, copy or auto (default auto)
+      --offline              pull only from registries on this machine (loopback); env
+                             POLIS_OFFLINE=1
   -h, --help                 print this help
 `;
 
@@ -43,9 +47,14 @@ export function parseDaemonArgs(
   env: (k: string) => string | undefined,
 ): DaemonOptions | "help" {
   const flags = new Map<string, string>();
+  let offline = false;
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
     if (a === "-h" || a === "--help") return "help";
+    if (a === "--offline") {
+      offline = true;
+      continue;
+    }
     const eq = a.indexOf("=");
     const name = eq > 0 ? a.slice(0, eq) : a;
     if (!VALUE_FLAGS.has(name)) {
@@ -66,6 +75,7 @@ export function parseDaemonArgs(
     socket: flags.get("--socket") ?? env("POLIS_SOCKET") ?? `${runDir}/polis.sock`,
     cgroupParent: flags.get("--cgroup-parent") ?? env("POLIS_CGROUP_PARENT") ?? "polis",
     storageDriver: "auto",
+    offline: offline || env("POLIS_OFFLINE") === "1",
   };
   const driver = flags.get("--storage-driver");
   if (driver !== undefined) {

@@ -61,6 +61,8 @@ export class TestDaemon {
         this.socket,
         "--cgroup-parent",
         this.cgroupParent,
+        // Tests never reach a registry off this machine (no DNS, no Docker Hub).
+        "--offline",
       ],
       stdin: "null",
       stdout: "piped",
