@@ -740,7 +740,7 @@ export class Engine implements EngineApi {
       if (rec.state.status !== "running") {
         // A start interrupted by a crash may have left a runtime state, a mount or a veth.
         await this.#runtimeDelete(rec.id).catch(() => {});
-        this.networks.teardown(rec.id);
+        this.networks.teardown(rec);
         try {
           this.#unmountRootfs(this.images.prepareRootfs(rec.imageId, rec.id));
         } catch {
