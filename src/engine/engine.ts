@@ -20,6 +20,7 @@ import {
 import {
   type ImageRecord,
   ImageStore,
+  parseReference,
   pullImage,
   type RegistryConfig,
   registryConfigFromEnv,
@@ -78,6 +79,11 @@ export interface EngineOptions {
   network?: NetworkingOptions;
   /** Insecure registries and docker.io mirrors (default: from POLIS_* environment). */
   registry?: RegistryConfig;
+  /**
+   * Air-gapped mode: pull only from registries on this machine (loopback or
+   * localhost); anything else fails at once without a network attempt.
+   */
+  offline?: boolean;
 }
 
 /** What the engine holds in memory for a container whose process is alive. */
@@ -329,14 +335,6 @@ export class Engine implements EngineApi {
     } catch {
       // cgroup already gone (e.g. removed during reconcile)
     }
-    await this.#runtimeDelete(id);
-    try {
-      this.#unmountRootfs(this.images.prepareRootfs(rec.imageId, id));
-    } catch (e) {
-      logger.warn("unmount rootfs", { id, error: String(e) });
-    }
-    live.fifos.forEach((f) => removeIfExistsSync(f));
-    this.networks.teardown(rec);
     const code = exitCode ?? (rec.state.lastSignal ? 128 + rec.state.lastSignal : 255);
     const state: ContainerState = {
       ...rec.state,
@@ -351,10 +349,22 @@ export class Engine implements EngineApi {
     };
     this.records.updateState(id, state);
     this.#live.delete(id);
+    // Waiters learn the exit as soon as it is known; the clean-up below runs under the
+    // container's lock, so a start that follows at once waits for it.
     const waiters = this.#waiters.get(id) ?? [];
     this.#waiters.delete(id);
     for (const w of waiters) w({ StatusCode: code, OOMKilled: oomKilled });
     this.#notify(id);
+    await this.#locked(id, async () => {
+      await this.#runtimeDelete(id);
+      try {
+        this.#unmountRootfs(this.images.prepareRootfs(rec.imageId, id));
+      } catch (e) {
+        logger.warn("unmount rootfs", { id, error: String(e) });
+      }
+      live.fifos.forEach((f) => removeIfExistsSync(f));
+      this.networks.teardown(rec);
+    });
     if (rec.config.spec.autoRemove) {
       await this.removeContainer(id, { force: true }).catch((e) =>
         logger.warn("auto-remove failed", { id, error: String(e) })
@@ -562,6 +572,15 @@ export class Engine implements EngineApi {
     opts: PullImageOptions = {},
     onProgress?: (p: PullProgress) => void,
   ): Promise<PullImageResult> {
+    if (this.opts.offline) {
+      const { domain } = parseReference(ref);
+      const host = domain.replace(/:\d+$/, "").replace(/^\[|\]$/g, "");
+      if (!/^(localhost|127\.\d+\.\d+\.\d+|::1)$/.test(host)) {
+        throw PolisError.notFound(
+          `No such image: ${ref} (the daemon runs --offline: only registries on this machine are reachable)`,
+        );
+      }
+    }
     const r = await pullImage(this.images, ref, {
       platform: opts.platform,
       credentials: opts.auth,
