@@ -457,6 +457,7 @@ Deno.test("the OpenAPI document lists every route", async () => {
     "POST /v1/containers/{id}/stop",
     "POST /v1/containers/{id}/wait",
     "POST /v1/images/load",
+    "POST /v1/images/pull",
     "POST /v1/images/{ref}/tag",
     "POST /v1/networks",
   ]);
