@@ -7,7 +7,7 @@
  */
 import { deepStrictEqual as eq, ok, rejects } from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
-import { PolisError } from "../src/core/errors.ts";
+import type { PolisError } from "../src/core/errors.ts";
 import { ImageStore } from "../src/image/mod.ts";
 import { pullImage, type PullProgress } from "../src/image/registry/mod.ts";
 import { busyboxImages, isRoot } from "./helpers/image.ts";
