@@ -11,7 +11,13 @@ import type { PolisError } from "../src/core/errors.ts";
 import { ImageStore } from "../src/image/mod.ts";
 import { pullImage, type PullProgress } from "../src/image/registry/mod.ts";
 import { busyboxImages, isRoot } from "./helpers/image.ts";
-import { addBigLayer, hasRegistry, TestRegistry, ThrottleProxy } from "./helpers/registry.ts";
+import {
+  addBigLayer,
+  addMultiPlatformIndex,
+  hasRegistry,
+  TestRegistry,
+  ThrottleProxy,
+} from "./helpers/registry.ts";
 
 const ignore = !isRoot || !hasRegistry;
 if (ignore) console.log("registry tests need root and /usr/bin/docker-registry: skipped");
@@ -280,6 +286,56 @@ Deno.test({
       });
     } finally {
       await proxy.close();
+      await reg.stop();
+    }
+  },
+});
+
+Deno.test({
+  ...opts,
+  name: "a multi-platform index: the host's image by default, --platform picks another",
+  fn: async () => {
+    const imgs = await busyboxImages();
+    await addMultiPlatformIndex(imgs.ociDir, "multi");
+    const reg = new TestRegistry();
+    await reg.start();
+    try {
+      await reg.push(`oci:${imgs.ociDir}:multi`, "test/multi:1", true);
+      const indexDigest = await reg.digest("test/multi:1");
+      const ref = `${reg.host}/test/multi:1`;
+      const host = Deno.build.arch === "aarch64" ? "arm64" : "amd64";
+      await withStore(async ({ store }) => {
+        const r = await pullImage(store, ref);
+        eq(r.digest, indexDigest, "named by the index's digest, as docker does");
+        const img = store.get(ref);
+        eq(img.architecture, host);
+        eq(img.config.Cmd, ["echo", host]);
+        eq(img.repoDigests, [`${reg.host}/test/multi@${indexDigest}`]);
+      });
+      for (
+        const [platform, arch, cmd] of [["linux/arm64", "arm64", "arm64"], [
+          "linux/arm/v7",
+          "arm",
+          "armv7",
+        ]]
+      ) {
+        await withStore(async ({ store }) => {
+          await pullImage(store, ref, { platform });
+          const img = store.get(ref);
+          eq(img.architecture, arch);
+          eq(img.config.Cmd, ["echo", cmd]);
+        });
+      }
+      await withStore(async ({ store }) => {
+        await rejects(pullImage(store, ref, { platform: "linux/s390x" }), (e: PolisError) => {
+          eq(e.code, "not_found");
+          ok(e.message.includes("no matching manifest for linux/s390x"), e.message);
+          ok(e.message.includes("linux/arm64/v8"), e.message);
+          return true;
+        });
+        await rejects(pullImage(store, ref, { platform: "linux//" }), /invalid platform/);
+      });
+    } finally {
       await reg.stop();
     }
   },

@@ -115,8 +115,8 @@ export class TestRegistry {
     await c.status;
   }
 
-  /** Pushes `oci:<dir>:<tag>` to `repo:tag` here with skopeo. */
-  async push(ociRef: string, target: string): Promise<void> {
+  /** Pushes `oci:<dir>:<tag>` to `repo:tag` here with skopeo (`all`: every platform). */
+  async push(ociRef: string, target: string, all = false): Promise<void> {
     const creds = this.opts.user
       ? ["--dest-creds", `${this.opts.user.username}:${this.opts.user.password}`]
       : [];
@@ -125,6 +125,7 @@ export class TestRegistry {
       "copy",
       "--quiet",
       "--dest-tls-verify=false",
+      ...(all ? ["--all"] : []),
       ...creds,
       ociRef,
       `docker://${this.host}/${target}`,
@@ -277,4 +278,57 @@ export async function addBigLayer(ociDir: string, tag: string, size: number): Pr
   } finally {
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
+}
+
+/**
+ * Adds a multi-platform image index to the OCI layout under `tag`: busybox as
+ * linux/amd64, and copies of it whose configs say linux/arm64/v8 and linux/arm/v7 (with
+ * a distinct Cmd each, so a test can tell them apart). Push it with `--all`.
+ */
+export async function addMultiPlatformIndex(ociDir: string, tag: string): Promise<void> {
+  const variants = [
+    { tag: `${tag}-amd64`, arch: "amd64", variant: undefined, cmd: "amd64" },
+    { tag: `${tag}-arm64`, arch: "arm64", variant: "v8", cmd: "arm64" },
+    { tag: `${tag}-armv7`, arch: "arm", variant: "v7", cmd: "armv7" },
+  ];
+  const manifests = [];
+  for (const v of variants) {
+    await run("umoci", [
+      "config",
+      "--image",
+      `${ociDir}:busybox:latest`,
+      "--tag",
+      v.tag,
+      "--architecture",
+      v.arch,
+      "--clear=config.cmd",
+      "--config.cmd",
+      "echo",
+      "--config.cmd",
+      v.cmd,
+    ]);
+    const index = JSON.parse(Deno.readTextFileSync(`${ociDir}/index.json`));
+    const d = index.manifests.find((m: { annotations?: Record<string, string> }) =>
+      m.annotations?.["org.opencontainers.image.ref.name"] === v.tag
+    );
+    const platform: Record<string, string> = { os: "linux", architecture: v.arch };
+    if (v.variant) platform.variant = v.variant;
+    manifests.push({ mediaType: d.mediaType, digest: d.digest, size: d.size, platform });
+  }
+  const body = new TextEncoder().encode(JSON.stringify({
+    schemaVersion: 2,
+    mediaType: "application/vnd.oci.image.index.v1+json",
+    manifests,
+  }));
+  const hash = await crypto.subtle.digest("SHA-256", body);
+  const hex = Array.from(new Uint8Array(hash), (b) => b.toString(16).padStart(2, "0")).join("");
+  Deno.writeFileSync(`${ociDir}/blobs/sha256/${hex}`, body);
+  const index = JSON.parse(Deno.readTextFileSync(`${ociDir}/index.json`));
+  index.manifests.push({
+    mediaType: "application/vnd.oci.image.index.v1+json",
+    digest: `sha256:${hex}`,
+    size: body.byteLength,
+    annotations: { "org.opencontainers.image.ref.name": tag },
+  });
+  Deno.writeTextFileSync(`${ociDir}/index.json`, JSON.stringify(index));
 }
