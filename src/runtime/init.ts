@@ -23,7 +23,7 @@ import {
 } from "../../ffi/mod.ts";
 import { type InitEnv, realEnv, step } from "./initenv.ts";
 import type { InitPlan } from "./plan.ts";
-import { failure, SYNC_FD_ENV } from "./protocol.ts";
+import { failure, GO_FD_ENV, SYNC_FD_ENV } from "./protocol.ts";
 import { finishRootfs, mountDeferred, pivotInto, prepareRootfs } from "./rootfs.ts";
 import type { DeferredCgroupMount } from "./rootfs.ts";
 import { lookPath, pathFromEnv } from "./lookpath.ts";
@@ -150,8 +150,23 @@ export function execFailureCode(err: unknown): number {
 }
 
 /**
- * `_init <stateDir>`: the sync pipe's fd comes in SYNC_FD_ENV. Returns the exit code on
- * failure; on success the process has become the workload.
+ * Waits for the caller's go (one byte on the fd in GO_FD_ENV, if set). False when the caller
+ * gave up (end-of-file): then nothing may be touched, the plan may not even exist.
+ */
+export function waitForGo(env: InitEnv, goFdText = Deno.env.get(GO_FD_ENV)): boolean {
+  if (goFdText === undefined) return true;
+  const { sys } = env;
+  const fd = Number(goFdText);
+  sys.setCloexec(fd, true);
+  const n = sys.read(fd, new Uint8Array(1));
+  sys.close(fd);
+  return n === 1;
+}
+
+/**
+ * `_init <stateDir>`: the sync pipe's fd comes in SYNC_FD_ENV, the optional go pipe's in
+ * GO_FD_ENV. Returns the exit code on failure; on success the process has become the
+ * workload.
  */
 export function runInit(args: string[], env: InitEnv = realEnv): number {
   const { sys } = env;
@@ -165,6 +180,7 @@ export function runInit(args: string[], env: InitEnv = realEnv): number {
   let prep: Prepared;
   try {
     sys.setCloexec(syncFd, true);
+    if (!waitForGo(env)) return 1;
     plan = JSON.parse(env.files.readFile(`${stateDir}/${PLAN_FILE}`)) as InitPlan;
     prep = prepare(plan, env);
     sys.writeAll(syncFd, JSON.stringify({ ok: true }) + "\n");

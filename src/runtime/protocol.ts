@@ -1,7 +1,8 @@
 /**
  * The hand-offs between the processes that start a container, as one small typed protocol:
- * the init reports one JSON line on the sync pipe to the helper; the helper reports one
- * SetupResult to its caller (in `<stateDir>/setup-result.json`).
+ * the caller may hold the init back on a "go" pipe until the plan is written; the init reports
+ * one JSON line on the sync pipe to the helper; the helper reports one SetupResult to its
+ * caller (a Worker's message, or `<stateDir>/setup-result.json` from a `_setup` process).
  * @module
  */
 
@@ -11,6 +12,14 @@ import { ErrnoError } from "../../ffi/mod.ts";
 
 /** Environment variable carrying the init's end of the sync pipe. */
 export const SYNC_FD_ENV = "_POLIS_INIT_SYNC_FD";
+
+/**
+ * Environment variable carrying the read end of the "go" pipe, when the init is started
+ * before its plan is written (so its start-up overlaps the caller's preparation): the init
+ * reads one byte from it before anything else; end-of-file means "give up", and it exits
+ * without touching anything.
+ */
+export const GO_FD_ENV = "_POLIS_INIT_GO_FD";
 
 /** init → helper, once, after the rootfs is ready (or setting it up failed). */
 export type SyncMessage = { ok: true } | { ok: false; error: string; code: ErrorCode };

@@ -5,26 +5,18 @@
  * container only: the caller terminates the Worker right after its one reply, because a
  * thread that entered container namespaces must never run anything else.
  *
- * Protocol: on load the worker posts `{ ready: true }`; it then takes one `SetupRequest` and
+ * Protocol: on load the worker posts `{ ready: true }`; it then takes one `SpawnRequest` and
  * answers with one `SetupResult`. Everything after the request is synchronous (no pool
  * threads may be created from inside the namespaces).
  * @module
  */
 
 import { failure, type SetupResult } from "./protocol.ts";
-import { type InitCommand, spawnInit } from "./setup.ts";
-import type { InitPlan } from "./plan.ts";
-
-export interface SetupRequest {
-  planText: string;
-  stateDir: string;
-  stdio: "inherit" | "null";
-  cmd: InitCommand;
-}
+import { spawnInit, type SpawnRequest } from "./setup.ts";
 
 /** The parts of the worker's global scope used here (typed without the worker lib). */
 const scope = globalThis as unknown as {
-  onmessage: ((e: MessageEvent<SetupRequest>) => void) | null;
+  onmessage: ((e: MessageEvent<SpawnRequest>) => void) | null;
   postMessage(msg: SetupResult | { ready: true }): void;
 };
 
@@ -36,8 +28,7 @@ scope.onmessage = (e) => {
   } else {
     used = true;
     try {
-      const req = e.data;
-      result = spawnInit(JSON.parse(req.planText) as InitPlan, req.stateDir, req.stdio, req.cmd);
+      result = spawnInit(e.data);
     } catch (err) {
       result = failure(err);
     }

@@ -25,6 +25,7 @@ import { PolisError, selfCommand } from "../core/mod.ts";
 import type { InitPlan } from "./plan.ts";
 import {
   failure,
+  GO_FD_ENV,
   parseReport,
   type SetupResult,
   SYNC_FD_ENV,
@@ -42,7 +43,10 @@ const JOIN_ORDER = ["ipc", "uts", "network", "pid", "cgroup", "time", "mount"] a
  * Joins and creates the plan's namespaces on the calling thread. The cgroup namespace is
  * left to the init (it must be created after joining the container's cgroup).
  */
-export function enterNamespaces(plan: InitPlan, sys: Syscalls = realSyscalls): void {
+export function enterNamespaces(
+  plan: Pick<InitPlan, "namespaces">,
+  sys: Syscalls = realSyscalls,
+): void {
   const byPath = JOIN_ORDER.flatMap((t) => plan.namespaces.filter((n) => n.type === t && n.path));
   const fds = byPath.map((n) => {
     try {
@@ -94,15 +98,30 @@ function resolveExecutable(name: string): string {
   throw PolisError.internal(`cannot find the polis executable ${name} in $PATH`);
 }
 
+/** The init's own entry, for `deno run` (see init-main.ts); null where it is not on disk. */
+function initEntry(): string | null {
+  const url = new URL("./init-main.ts", import.meta.url);
+  if (url.protocol !== "file:") return null;
+  try {
+    return Deno.statSync(url).isFile ? url.href : null;
+  } catch {
+    return null; // a bundle: this module is part of one file
+  }
+}
+
 /**
- * The command line of `_init` for this process (see selfCommand) and the environment it
- * passes on, as Deno.Command would: ours plus DENO_NO_UPDATE_CHECK. Call it on the main
- * thread; a Worker receives the result.
+ * The command line of `_init` for this process (see selfCommand; under `deno run` of our own
+ * main module, init-main.ts instead) and the environment it passes on, as Deno.Command
+ * would: ours plus DENO_NO_UPDATE_CHECK. Call it on the main thread; a Worker receives it.
  */
 export function initCommand(): InitCommand {
   const self = selfCommand();
+  if (!Deno.env.get("POLIS_SELF") && self.length > 1 && self.at(-1) === Deno.mainModule) {
+    const entry = initEntry();
+    if (entry) self[self.length - 1] = entry;
+  }
   const env = Object.entries(Deno.env.toObject())
-    .filter(([k]) => k !== SYNC_FD_ENV && k !== "DENO_NO_UPDATE_CHECK")
+    .filter(([k]) => k !== SYNC_FD_ENV && k !== GO_FD_ENV && k !== "DENO_NO_UPDATE_CHECK")
     .map(([k, v]) => `${k}=${v}`);
   env.push("DENO_NO_UPDATE_CHECK=1");
   return { path: resolveExecutable(self[0]), argv: self, env };
@@ -139,50 +158,60 @@ function reapFailed(pid: number, sys: Syscalls): void {
   }
 }
 
-/** The lowest fd >= 3 not in `taken`: the init's fixed number for its end of the sync pipe. */
+/** The lowest fd >= 3 not in `taken`: a fixed number for one of the init's pipe ends. */
 export function syncFdTarget(taken: readonly number[]): number {
   let fd = 3;
   while (taken.includes(fd)) fd++;
   return fd;
 }
 
+/** What spawnInit needs; plain data, so a Worker can receive it as a message. */
+export interface SpawnRequest {
+  namespaces: InitPlan["namespaces"];
+  stateDir: string;
+  /** "inherit": the init gets this process's stdio (polis oci create); "null": it opens its own. */
+  stdio: "inherit" | "null";
+  cmd: InitCommand;
+  /** Read end of a go pipe (close-on-exec): the init waits for one byte on it (GO_FD_ENV). */
+  goFd?: number;
+}
+
 /**
  * Enters the namespaces, spawns the init with posix_spawn from the calling thread (so it is
  * PID 1 of a new pid namespace and lives in the new ones) and waits for its report. All
- * synchronous: nothing may run on other threads in between. `stdio: "inherit"` gives the init
- * this process's stdio (polis oci create); "null" when the init opens log files itself. A
- * failed init is killed and reaped here; a successful one is the caller's child, which nobody
- * but the caller (or its subreaper) will ever wait for.
+ * synchronous: nothing may run on other threads in between. A failed init is killed and
+ * reaped here; a successful one is the caller's child, which nobody but the caller (or its
+ * subreaper) will ever wait for.
  */
 export function spawnInit(
-  plan: InitPlan,
-  stateDir: string,
-  stdio: "inherit" | "null",
-  cmd: InitCommand,
+  req: SpawnRequest,
   sys: Syscalls = realSyscalls,
   timeoutMs = INIT_REPORT_TIMEOUT_MS,
 ): SetupResult {
   // Opened before the namespaces change: a joined mount namespace may have no /dev/null.
   // Everything is close-on-exec, so a concurrent spawn elsewhere in the process inherits
   // none of it; the init gets its copies through dup2 in the child.
-  const nullFd = stdio === "null" ? sys.open("/dev/null", O_RDWR | O_CLOEXEC) : -1;
+  const nullFd = req.stdio === "null" ? sys.open("/dev/null", O_RDWR | O_CLOEXEC) : -1;
   let r = -1;
   let w = -1;
   try {
     [r, w] = sys.pipe2(O_CLOEXEC);
-    enterNamespaces(plan, sys);
-    const target = syncFdTarget([w, nullFd]);
-    // The sync pipe first: if w is 0, 1 or 2 the stdio dup2s below would overwrite it.
-    const dup2: [number, number][] = [[w, target]];
+    enterNamespaces(req, sys);
+    // Targets >= 3 that are no source: no dup2 can overwrite a source before it is copied.
+    // The pipes first: if one is 0, 1 or 2 the stdio dup2s below overwrite it.
+    const sources = [w, nullFd, req.goFd ?? -1];
+    const syncTarget = syncFdTarget(sources);
+    const env = [...req.cmd.env, `${SYNC_FD_ENV}=${syncTarget}`];
+    const dup2: [number, number][] = [[w, syncTarget]];
+    if (req.goFd !== undefined) {
+      const goTarget = syncFdTarget([...sources, syncTarget]);
+      dup2.push([req.goFd, goTarget]);
+      env.push(`${GO_FD_ENV}=${goTarget}`);
+    }
     if (nullFd >= 0) { for (const fd of [0, 1, 2]) if (fd !== nullFd) dup2.push([nullFd, fd]); }
     let pid: number;
     try {
-      pid = sys.posixSpawn(
-        cmd.path,
-        [...cmd.argv, "_init", stateDir],
-        [...cmd.env, `${SYNC_FD_ENV}=${target}`],
-        { dup2 },
-      );
+      pid = sys.posixSpawn(req.cmd.path, [...req.cmd.argv, "_init", req.stateDir], env, { dup2 });
     } catch (e) {
       return failure(PolisError.internal(`cannot start the container init: ${errText(e)}`));
     }
@@ -254,7 +283,12 @@ export function runSetupHelper(args: string[]): number {
   }
   let result: SetupResult;
   try {
-    result = spawnInit(plan, stateDir, plan.stdio ? "null" : "inherit", initCommand());
+    result = spawnInit({
+      namespaces: plan.namespaces,
+      stateDir,
+      stdio: plan.stdio ? "null" : "inherit",
+      cmd: initCommand(),
+    });
   } catch (e) {
     result = failure(e);
   }

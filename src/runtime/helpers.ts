@@ -1,0 +1,245 @@
+/**
+ * The helper role of `create` (enter the namespaces, start the init from there, collect its
+ * report), played one of three ways:
+ *
+ * - "worker" (the default, what a daemon uses): on a throwaway Worker thread of this process
+ *   (setup-worker.ts). The init is started as soon as the plan's namespaces are known and
+ *   waits on a "go" pipe until the plan file is written, so its start-up (a Deno start, the
+ *   longest step) overlaps the caller's preparation. Where the worker module cannot be
+ *   loaded (a `deno bundle` output; a compiled binary built without
+ *   `--include src/runtime/setup-worker.ts`) this falls back to "process", once logged.
+ * - "process": a short-lived `_setup` process, started once the plan is written. About
+ *   30 ms slower (one more Deno start-up); kept as a fallback.
+ * - "inline": this process's main thread, only for a process that exits right after, as
+ *   `polis oci create`: it leaves the calling thread in the container's uts/ipc/net
+ *   namespaces and makes its future children land in the container's pid namespace.
+ * @module
+ */
+
+import { existsSync, logger, PolisError, selfCommand } from "../core/mod.ts";
+import {
+  CLONE_NEWNS,
+  closeQuiet,
+  O_CLOEXEC,
+  O_RDONLY,
+  open,
+  pipe2,
+  setns,
+  writeAll,
+} from "../../ffi/mod.ts";
+import type { InitPlan } from "./plan.ts";
+import { failure, parseReport, type SetupResult } from "./protocol.ts";
+import { initCommand, spawnInit, type SpawnRequest } from "./setup.ts";
+import { RESULT_FILE } from "./state.ts";
+
+export type HelperMode = "worker" | "process" | "inline";
+
+/** The helper role for one container, begun once its plan (minus the file) is known. */
+export interface PendingInit {
+  /** The plan file is written: let the init go on; resolves to the helper's result. */
+  go(): Promise<SetupResult>;
+  /** The preparation failed: make sure no init remains. */
+  abort(): Promise<void>;
+}
+
+export interface HelperJob {
+  stateDir: string;
+  namespaces: InitPlan["namespaces"];
+  /** True when the init opens its own stdio (create's `stdio` option). */
+  quiet: boolean;
+}
+
+/** Begins the helper role; for "worker" this already starts the init. */
+export function beginHelper(mode: HelperMode, job: HelperJob): PendingInit {
+  if (mode === "worker") {
+    const init = WorkerInit.start(job);
+    if (init) return init;
+  }
+  return {
+    go: () => mode === "inline" ? runHelperInline(job) : runHelperProcess(job),
+    abort: () => Promise.resolve(),
+  };
+}
+
+async function runHelperProcess(job: HelperJob): Promise<SetupResult> {
+  const { stateDir, quiet } = job;
+  const self = selfCommand();
+  const out = await new Deno.Command(self[0], {
+    args: [...self.slice(1), "_setup", stateDir],
+    env: { DENO_NO_UPDATE_CHECK: "1" },
+    stdin: quiet ? "null" : "inherit",
+    stdout: quiet ? "null" : "inherit",
+    stderr: quiet ? "piped" : "inherit",
+  }).output();
+  let text = "";
+  try {
+    text = Deno.readTextFileSync(`${stateDir}/${RESULT_FILE}`);
+  } catch {
+    // no result: the helper failed before writing it
+  }
+  if (text.trim() === "") {
+    const err = quiet
+      ? new TextDecoder().decode(out.stderr).trim().split("\n").slice(-3).join("; ")
+      : "";
+    return {
+      ok: false,
+      error: `container setup helper failed (exit ${out.code})${err ? `: ${err}` : ""}`,
+      code: "internal",
+    };
+  }
+  return parseReport<SetupResult>(text);
+}
+
+/** Helper role on this thread; returns to the original mount namespace before any file I/O. */
+function runHelperInline(job: HelperJob): Promise<SetupResult> {
+  const mntFd = open("/proc/thread-self/ns/mnt", O_RDONLY | O_CLOEXEC);
+  let result: SetupResult;
+  try {
+    result = spawnInit({
+      namespaces: job.namespaces,
+      stateDir: job.stateDir,
+      stdio: "inherit",
+      cmd: initCommand(),
+    });
+  } finally {
+    // The init's pivot_root moved this thread's root into the container: come back.
+    try {
+      setns(mntFd, CLONE_NEWNS, "the original mount namespace");
+    } finally {
+      closeQuiet(mntFd);
+    }
+  }
+  return Promise.resolve(result);
+}
+
+/** False once the worker module proved unloadable; then "worker" means "process". */
+let workerLoads: boolean | undefined;
+
+function noWorker(why: string): void {
+  if (workerLoads !== false) {
+    logger.warn("container setup falls back to a helper process", { reason: why });
+  }
+  workerLoads = false;
+}
+
+/**
+ * One setup Worker (see setup-worker.ts for its side of the protocol), handed its one request
+ * at once: the worker takes it as soon as its module is loaded, while this thread goes on.
+ */
+class SetupWorker {
+  readonly #worker: Worker;
+  /** The worker's one reply; null if its module could not be loaded (nothing was started). */
+  readonly reply: Promise<SetupResult | null>;
+
+  private constructor(req: SpawnRequest) {
+    // Written in exactly this shape so `deno compile --bundle` finds and bundles the worker.
+    this.#worker = new Worker(new URL("./setup-worker.ts", import.meta.url), {
+      type: "module",
+      name: "polis-setup",
+    });
+    let loaded = false;
+    this.reply = new Promise((resolve) => {
+      this.#worker.onmessage = (e: MessageEvent<SetupResult | { ready: true }>) => {
+        if ("ready" in e.data) {
+          loaded = workerLoads = true;
+        } else {
+          resolve(e.data);
+        }
+      };
+      this.#worker.onerror = (e: ErrorEvent) => {
+        e.preventDefault(); // never let it reach (and end) this process
+        resolve(
+          loaded
+            ? failure(PolisError.internal(`container setup worker failed: ${e.message}`))
+            : null,
+        );
+      };
+    });
+    this.#worker.postMessage(req);
+  }
+
+  /** A worker working on `req`, or null where the worker module is known to be missing. */
+  static start(req: SpawnRequest): SetupWorker | null {
+    if (workerLoads === false) return null;
+    const url = new URL("./setup-worker.ts", import.meta.url);
+    // Checked first: a missing module would also print an uncaught-error line on stderr.
+    if (url.protocol === "file:" && !existsSync(decodeURIComponent(url.pathname))) {
+      noWorker(`${url.pathname} does not exist`);
+      return null;
+    }
+    return new SetupWorker(req);
+  }
+
+  terminate(): void {
+    this.#worker.terminate();
+  }
+}
+
+/** The "worker" helper: the init starts at once and waits on the go pipe. */
+class WorkerInit implements PendingInit {
+  readonly #job: HelperJob;
+  readonly #worker: SetupWorker;
+  readonly #goRead: number;
+  #goWrite: number;
+
+  private constructor(job: HelperJob, worker: SetupWorker, goRead: number, goWrite: number) {
+    this.#job = job;
+    this.#worker = worker;
+    this.#goRead = goRead;
+    this.#goWrite = goWrite;
+  }
+
+  static start(job: HelperJob): WorkerInit | null {
+    // Close-on-exec: only the init gets the read end, through a dup2 in posix_spawn.
+    const [goRead, goWrite] = pipe2(O_CLOEXEC);
+    const worker = SetupWorker.start({
+      namespaces: job.namespaces,
+      stateDir: job.stateDir,
+      stdio: job.quiet ? "null" : "inherit",
+      cmd: initCommand(),
+      goFd: goRead,
+    });
+    if (worker === null) {
+      closeQuiet(goRead);
+      closeQuiet(goWrite);
+      return null;
+    }
+    return new WorkerInit(job, worker, goRead, goWrite);
+  }
+
+  /** Closes the go pipe: with a byte sent it means go, without one give up. */
+  #release(go: boolean): void {
+    if (this.#goWrite < 0) return;
+    try {
+      // The read end stays open until the reply, so this cannot fail with EPIPE.
+      if (go) writeAll(this.#goWrite, new Uint8Array([1]));
+    } finally {
+      closeQuiet(this.#goWrite);
+      this.#goWrite = -1;
+    }
+  }
+
+  async #finish(): Promise<SetupResult | null> {
+    try {
+      return await this.#worker.reply;
+    } finally {
+      closeQuiet(this.#goRead);
+      // Its thread entered the container's namespaces: it must never run anything else.
+      this.#worker.terminate();
+    }
+  }
+
+  async go(): Promise<SetupResult> {
+    this.#release(true);
+    const r = await this.#finish();
+    if (r !== null) return r;
+    noWorker("the setup worker module failed to load");
+    return await runHelperProcess(this.#job);
+  }
+
+  async abort(): Promise<void> {
+    this.#release(false);
+    // The init reads end-of-file and exits; the worker reaps it before it replies.
+    await this.#finish();
+  }
+}
