@@ -605,6 +605,7 @@ export class ImageStore {
         blob: { digest: l.digest, size: this.blobs.stat(l.digest)?.size ?? 0, created: false },
         mediaType: l.mediaType,
       }));
+      await this.unpackInParallel(img, newLayers);
       const p = await this.prepareImage(
         img.configDigest,
         layers,
@@ -629,6 +630,46 @@ export class ImageStore {
       this.pinnedLayers.clear();
       this.pendingLinks.clear();
     }
+  }
+
+  /**
+   * Unpacks the layers this store lacks a few at a time (each layer dir stands alone;
+   * the parent is only recorded), so decompression of one overlaps the writes of
+   * another. `prepareImage` then finds them in `newLayers`. A bad config or a layer
+   * count that differs is left for `prepareImage` to report.
+   */
+  private async unpackInParallel(img: PulledImage, newLayers: Map<string, LayerRow>) {
+    let diffIds: string[];
+    try {
+      const text = new TextDecoder().decode(this.blobs.readBytes(img.configDigest));
+      diffIds = parseImageConfig(text, img.configDigest).diffIds;
+    } catch {
+      return;
+    }
+    if (diffIds.length !== img.layers.length) return;
+    const chains = chainIds(diffIds);
+    const todo = chains.map((chainId, i) => ({ chainId, i }))
+      .filter(({ chainId }, k) => !this.idb.layer(chainId) && chains.indexOf(chainId) === k);
+    let next = 0;
+    let failed: { e: unknown } | undefined;
+    const worker = async () => {
+      while (!failed && next < todo.length) {
+        const { chainId, i } = todo[next++];
+        try {
+          const row = await this.unpack(
+            chainId,
+            i === 0 ? null : chains[i - 1],
+            diffIds[i],
+            img.layers[i].digest,
+          );
+          newLayers.set(chainId, row);
+        } catch (e) {
+          failed ??= { e };
+        }
+      }
+    };
+    await Promise.all([worker(), worker(), worker()]);
+    if (failed) throw failed.e;
   }
 
   // ---------------------------------------------------------------- remove
