@@ -1,6 +1,7 @@
 /**
- * The runtime's TypeScript API as the daemon uses it, as root: createContainer with a `_setup`
- * helper process, log files for stdio, the Reaper collecting exit statuses as a subreaper.
+ * The runtime's TypeScript API as the daemon uses it, as root: createContainer with its
+ * default Worker helper (and the `_setup` process fallback), log files for stdio, the Reaper
+ * collecting exit statuses as a subreaper.
  */
 
 import {
@@ -376,6 +377,139 @@ Deno.test({
       const ms = performance.now() - t0;
       assertEquals(s.exitCode, 0);
       console.log(`    create+start+exit of true: ${ms.toFixed(0)} ms`);
+    }),
+});
+
+const NS_KINDS = ["mnt", "net", "uts", "ipc", "pid_for_children", "cgroup"];
+
+/** Namespace links of every thread of this process, as "kind=link" strings. */
+function threadNamespaces(): Set<string> {
+  const out = new Set<string>();
+  for (const t of Deno.readDirSync("/proc/self/task")) {
+    for (const k of NS_KINDS) {
+      try {
+        out.add(`${k}=${Deno.readLinkSync(`/proc/self/task/${t.name}/ns/${k}`)}`);
+      } catch {
+        // the thread ended meanwhile
+      }
+    }
+  }
+  return out;
+}
+
+/** Pids whose parent is this process. */
+function ourChildren(): number[] {
+  const pids: number[] = [];
+  for (const e of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(e.name)) continue;
+    try {
+      const m = /^PPid:\s+(\d+)$/m.exec(Deno.readTextFileSync(`/proc/${e.name}/status`));
+      if (m && Number(m[1]) === Deno.pid) pids.push(Number(e.name));
+    } catch {
+      // gone
+    }
+  }
+  return pids.sort((a, b) => a - b);
+}
+
+Deno.test({
+  name: "with the default Worker helper no thread of the caller changes namespaces",
+  ignore: skip,
+  fn: () =>
+    withContainer("readlink /proc/self/ns/net", async (c) => {
+      const before = threadNamespaces();
+      const st = await createContainer(c.cfg, {
+        id: c.id,
+        bundle: c.bundle.dir,
+        stdio: { stdout: c.out, stderr: c.err },
+      });
+      // The terminated worker's thread, which did enter them, ends asynchronously.
+      const foreign = () => [...threadNamespaces()].filter((n) => !before.has(n));
+      await waitFor(() => foreign().length === 0, 5_000, `threads to leave ${foreign()}`);
+      // The main thread never entered any.
+      for (const k of NS_KINDS) {
+        assert(before.has(`${k}=${Deno.readLinkSync(`/proc/thread-self/ns/${k}`)}`), k);
+      }
+      // The init is our own child (posix_spawn from the worker's thread), in a new net ns.
+      const status = Deno.readTextFileSync(`/proc/${st.pid}/status`);
+      assertMatch(status, new RegExp(`^PPid:\\s+${Deno.pid}$`, "m"));
+      const exited = c.reaper.watch(st.pid!);
+      await startContainer(c.cfg, c.id);
+      assertEquals(await exited, { exitCode: 0, known: true });
+      assert(!before.has(`net=${read(c.out).trim()}`), read(c.out));
+    }),
+});
+
+Deno.test({
+  name: "the `_setup` process helper still creates containers",
+  ignore: skip,
+  fn: () =>
+    withContainer("echo via-process; exit 5", async (c) => {
+      const st = await createContainer(c.cfg, {
+        id: c.id,
+        bundle: c.bundle.dir,
+        stdio: { stdout: c.out, stderr: c.err },
+      }, "process");
+      const exited = c.reaper.watch(st.pid!);
+      await startContainer(c.cfg, c.id);
+      assertEquals(await exited, { exitCode: 5, known: true });
+      assertEquals(read(c.out), "via-process\n");
+    }),
+});
+
+Deno.test({
+  name: "a create refused after its init was started (duplicate id) leaves no process behind",
+  ignore: skip,
+  fn: () =>
+    withContainer("sleep 30", async (c) => {
+      const st = await createContainer(c.cfg, {
+        id: c.id,
+        bundle: c.bundle.dir,
+        stdio: { stdout: c.out, stderr: c.err },
+      });
+      const children = ourChildren();
+      assert(children.includes(st.pid!), `${st.pid} not in ${children}`);
+      let dup: unknown;
+      try {
+        await createContainer(c.cfg, {
+          id: c.id,
+          bundle: c.bundle.dir,
+          stdio: { stdout: c.out, stderr: c.err },
+        });
+      } catch (e) {
+        dup = e;
+      }
+      assert(dup instanceof PolisError && dup.code === "conflict", String(dup));
+      assertEquals(ourChildren(), children);
+    }),
+});
+
+Deno.test({
+  name: "a namespace path that is no namespace fails create (invalid_argument), nothing left",
+  ignore: skip,
+  fn: () =>
+    withContainer("true", async (c) => {
+      const children = ourChildren();
+      let err: unknown;
+      try {
+        await createContainer(c.cfg, {
+          id: c.id,
+          bundle: c.bundle.dir,
+          stdio: { stdout: c.out, stderr: c.err },
+        });
+      } catch (e) {
+        err = e;
+      }
+      assert(err instanceof PolisError && err.code === "invalid_argument", String(err));
+      assertMatch(err.message, /setns\(\/dev\/null, network\): EINVAL/);
+      assertEquals(listContainers(c.cfg), []);
+      assertEquals(ourChildren(), children);
+    }, {
+      edit: (cfg) => {
+        cfg.linux.namespaces = cfg.linux.namespaces
+          .filter((n: { type: string }) => n.type !== "network")
+          .concat([{ type: "network", path: "/dev/null" }]);
+      },
     }),
 });
 
