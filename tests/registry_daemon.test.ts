@@ -84,7 +84,7 @@ registryDaemonTest(
 );
 
 registryDaemonTest(
-  "polis pull with credentials from docker's config.json; wrong ones are a 401",
+  "credentials from docker's config.json and polis login/logout; wrong ones are a 401",
   async (d, reg) => {
     const imgs = await busyboxImages();
     await reg.push(`oci:${imgs.ociDir}:busybox:latest`, "private/busybox:latest");
@@ -104,6 +104,30 @@ registryDaemonTest(
     const good = await d.cli(["pull", "-q", ref], { env: { DOCKER_CONFIG: cfgDir } });
     eq(good.code, 0, good.stderr);
     eq(good.stdout, `${ref}\n`);
+    await d.ok(["rmi", ref]);
+
+    // polis login keeps its own credentials (0600) and pull uses them; logout drops them.
+    const env = { POLIS_CONFIG: `${d.dir}/polis-config`, DOCKER_CONFIG: `${d.dir}/none` };
+    const wrong = await d.cli(["login", "-u", "polis", "--password-stdin", reg.host], {
+      stdin: "nope\n",
+      env,
+    });
+    eq(wrong.code, 1);
+    ok(/unauthorized/.test(wrong.stderr), wrong.stderr);
+    const login = await d.cli(["login", "-u", "polis", "--password-stdin", reg.host], {
+      stdin: "s3cret\n",
+      env,
+    });
+    eq(login.code, 0, login.stderr);
+    eq(login.stdout, "Login Succeeded\n");
+    eq(Deno.statSync(`${env.POLIS_CONFIG}/config.json`).mode! & 0o777, 0o600);
+    eq((await d.cli(["pull", "-q", ref], { env })).code, 0);
+    await d.ok(["rmi", ref]);
+    const logout = await d.cli(["logout", reg.host], { env });
+    eq(logout.stdout, `Removing login credentials for ${reg.host}\n`);
+    const after = await d.cli(["pull", "-q", ref], { env });
+    eq(after.code, 1);
+    ok(/unauthorized/.test(after.stderr), after.stderr);
   },
   { user: { username: "polis", password: "s3cret" } },
 );

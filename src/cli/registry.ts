@@ -29,6 +29,7 @@ import {
 } from "./commands/network.ts";
 import { psCommand } from "./commands/ps.ts";
 import { pullCommand } from "./commands/pull.ts";
+import { loginCommand, logoutCommand } from "./commands/login.ts";
 import { runCommand } from "./commands/run.ts";
 import { infoCommand, versionCommand } from "./commands/system.ts";
 
@@ -47,6 +48,8 @@ export const COMMANDS: Command[] = [
   imagesCommand,
   loadCommand,
   pullCommand,
+  loginCommand,
+  logoutCommand,
   rmiCommand,
   tagCommand,
   versionCommand,

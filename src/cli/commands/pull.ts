@@ -1,8 +1,8 @@
 /**
  * `polis pull`: fetch an image through the daemon, showing per-layer progress — plain
  * lines when stdout is not a terminal, a redrawn block of bars when it is. Credentials
- * come from docker's config (`$DOCKER_CONFIG/config.json` or `~/.docker/config.json`,
- * its `auths` entries). Also `createPulling`, which `run` and `create` use to pull a
+ * come from `polis login`'s config, then docker's (`$DOCKER_CONFIG/config.json` or
+ * `~/.docker/config.json`), from their `auths` entries. Also `createPulling`, which `run` and `create` use to pull a
  * missing image as docker does.
  * @module
  */
@@ -12,6 +12,7 @@ import type { ContainerCreateRequest } from "../../api/mod.ts";
 import type { PullImageResult, PullProgress } from "../../engine/types.ts";
 import type { CliIO, Output } from "../io.ts";
 import { type Command, type CommandContext, EXIT_OK } from "../command.ts";
+import { polisConfigDir } from "./login.ts";
 
 /** The registry host of a reference, as docker decides it ("docker.io" when none). */
 export function registryHost(ref: string): string {
@@ -41,7 +42,11 @@ export function readCredentials(
   io: Pick<CliIO, "env">,
   host: string,
 ): { username: string; password: string } | undefined {
-  const dirs = [io.env("DOCKER_CONFIG"), io.env("HOME") && `${io.env("HOME")}/.docker`];
+  const dirs = [
+    polisConfigDir(io),
+    io.env("DOCKER_CONFIG"),
+    io.env("HOME") && `${io.env("HOME")}/.docker`,
+  ];
   for (const dir of dirs) {
     if (!dir) continue;
     let cfg: { auths?: Record<string, { auth?: string; username?: string; password?: string }> };

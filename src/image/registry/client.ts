@@ -117,11 +117,25 @@ export class RegistryClient {
     readonly opts: ClientOptions = {},
   ) {
     this.endpoints = endpointsFor(domain, opts.config);
-    this.scope = `repository:${repo}:pull`;
+    this.scope = repo === "" ? "" : `repository:${repo}:pull`;
     this.#tokens = opts.tokens ?? new TokenCache();
     this.#retries = opts.retries ?? 5;
     this.#backoff = opts.backoffMs ?? 250;
     this.#idle = opts.idleTimeoutMs ?? 30_000;
+  }
+
+  /**
+   * Checks that the registry accepts our credentials (`GET /v2/`, answering its
+   * challenge): what `login` does. Throws invalid_argument with "unauthorized" if not.
+   */
+  async checkLogin(): Promise<void> {
+    const what = `login to ${this.domain}`;
+    const res = await this.#send("/v2/", {}, what);
+    if (res.ok) {
+      await res.body?.cancel();
+      return;
+    }
+    throw await this.#failure(res, what);
   }
 
   /** `reference` is a tag or a digest; a digest reference is checked against the bytes. */
@@ -344,7 +358,7 @@ export class RegistryClient {
       throw PolisError.invalid(`${what}: refusing to send credentials to ${realm} over HTTP`);
     }
     if (service) url.searchParams.set("service", service);
-    url.searchParams.set("scope", this.scope);
+    if (this.scope) url.searchParams.set("scope", this.scope);
     const headers: Record<string, string> = {};
     if (this.opts.credentials) {
       url.searchParams.set("account", this.opts.credentials.username);
