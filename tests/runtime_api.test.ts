@@ -22,6 +22,7 @@ import {
   containerState,
   createContainer,
   deleteContainer,
+  dropSpareWorker,
   type ExitStatus,
   killContainer,
   listContainers,
@@ -454,6 +455,32 @@ Deno.test({
       await startContainer(c.cfg, c.id);
       assertEquals(await exited, { exitCode: 5, known: true });
       assertEquals(read(c.out), "via-process\n");
+    }),
+});
+
+Deno.test({
+  name: "with spareSetupWorker a loaded worker waits for the next create, until dropped",
+  ignore: skip,
+  fn: () =>
+    withContainer("echo spare", async (c) => {
+      const cfg: RuntimeConfig = { ...c.cfg, spareSetupWorker: true };
+      try {
+        for (const n of [1, 2]) {
+          const id = `${c.id}-s${n}`;
+          const st = await createContainer(cfg, {
+            id,
+            bundle: c.bundle.dir,
+            stdio: { stdout: c.out, stderr: c.err },
+          });
+          const exited = c.reaper.watch(st.pid!);
+          await startContainer(cfg, id);
+          assertEquals(await exited, { exitCode: 0, known: true });
+          await deleteContainer(cfg, id);
+        }
+        assertEquals(read(c.out), "spare\nspare\n");
+      } finally {
+        dropSpareWorker();
+      }
     }),
 });
 

@@ -82,6 +82,7 @@ export async function createContainer(
     stateDir,
     namespaces: plan.namespaces,
     quiet: opts.stdio !== undefined,
+    spareWorker: cfg.spareSetupWorker,
   });
   let released = false;
   const cfgAbs: RuntimeConfig = { stateRoot };

@@ -47,6 +47,8 @@ export interface HelperJob {
   namespaces: InitPlan["namespaces"];
   /** True when the init opens its own stdio (create's `stdio` option). */
   quiet: boolean;
+  /** Keep a loaded worker ready for the next create (RuntimeConfig.spareSetupWorker). */
+  spareWorker?: boolean;
 }
 
 /** Begins the helper role; for "worker" this already starts the init. */
@@ -123,43 +125,47 @@ function noWorker(why: string): void {
 }
 
 /**
- * One setup Worker (see setup-worker.ts for its side of the protocol), handed its one request
- * at once: the worker takes it as soon as its module is loaded, while this thread goes on.
+ * One setup Worker (see setup-worker.ts for its side of the protocol) for one request. Its
+ * start-up blocks the creating thread for about 13 ms (a new isolate), and loading its module
+ * takes about 6 ms more on its own thread; a request can be posted at once.
  */
 class SetupWorker {
   readonly #worker: Worker;
-  /** The worker's one reply; null if its module could not be loaded (nothing was started). */
-  readonly reply: Promise<SetupResult | null>;
+  #loaded = false;
+  /** Set when the worker failed before a request was made. */
+  #early: SetupResult | null | undefined;
+  #resolve: ((r: SetupResult | null) => void) | null = null;
 
-  private constructor(req: SpawnRequest) {
+  private constructor() {
     // Written in exactly this shape so `deno compile --bundle` finds and bundles the worker.
     this.#worker = new Worker(new URL("./setup-worker.ts", import.meta.url), {
       type: "module",
       name: "polis-setup",
     });
-    let loaded = false;
-    this.reply = new Promise((resolve) => {
-      this.#worker.onmessage = (e: MessageEvent<SetupResult | { ready: true }>) => {
-        if ("ready" in e.data) {
-          loaded = workerLoads = true;
-        } else {
-          resolve(e.data);
-        }
-      };
-      this.#worker.onerror = (e: ErrorEvent) => {
-        e.preventDefault(); // never let it reach (and end) this process
-        resolve(
-          loaded
-            ? failure(PolisError.internal(`container setup worker failed: ${e.message}`))
-            : null,
-        );
-      };
-    });
-    this.#worker.postMessage(req);
+    this.#worker.onmessage = (e: MessageEvent<SetupResult | { ready: true }>) => {
+      if ("ready" in e.data) {
+        this.#loaded = workerLoads = true;
+      } else {
+        this.#settle(e.data);
+      }
+    };
+    this.#worker.onerror = (e: ErrorEvent) => {
+      e.preventDefault(); // never let it reach (and end) this process
+      this.#settle(
+        this.#loaded
+          ? failure(PolisError.internal(`container setup worker failed: ${e.message}`))
+          : null,
+      );
+    };
   }
 
-  /** A worker working on `req`, or null where the worker module is known to be missing. */
-  static start(req: SpawnRequest): SetupWorker | null {
+  #settle(r: SetupResult | null): void {
+    if (this.#resolve) this.#resolve(r);
+    else this.#early ??= r;
+  }
+
+  /** A new worker, or null where the worker module is known to be missing. */
+  static start(): SetupWorker | null {
     if (workerLoads === false) return null;
     const url = new URL("./setup-worker.ts", import.meta.url);
     // Checked first: a missing module would also print an uncaught-error line on stderr.
@@ -167,12 +173,43 @@ class SetupWorker {
       noWorker(`${url.pathname} does not exist`);
       return null;
     }
-    return new SetupWorker(req);
+    return new SetupWorker();
+  }
+
+  /**
+   * Posts the one request (taken as soon as the module is loaded). Resolves with the reply, or
+   * null if the module could not be loaded (then nothing was started).
+   */
+  run(req: SpawnRequest): Promise<SetupResult | null> {
+    if (this.#early !== undefined) return Promise.resolve(this.#early);
+    return new Promise((resolve) => {
+      this.#resolve = resolve;
+      this.#worker.postMessage(req);
+    });
   }
 
   terminate(): void {
     this.#worker.terminate();
   }
+}
+
+/** A loaded, unused worker kept for the next create (see `spareWorker`). */
+let spare: SetupWorker | null = null;
+
+/** The spare worker if there is one, else a new one; null where workers cannot load. */
+function takeWorker(): SetupWorker | null {
+  const w = spare ?? SetupWorker.start();
+  spare = null;
+  return w;
+}
+
+/**
+ * Ends the spare setup worker kept by `spareWorker` creates, if any (a live Worker keeps the
+ * process running).
+ */
+export function dropSpareWorker(): void {
+  spare?.terminate();
+  spare = null;
 }
 
 /** The "worker" helper: the init starts at once and waits on the go pipe. */
@@ -181,6 +218,7 @@ class WorkerInit implements PendingInit {
   readonly #worker: SetupWorker;
   readonly #goRead: number;
   #goWrite: number;
+  #reply: Promise<SetupResult | null> = Promise.resolve(null);
 
   private constructor(job: HelperJob, worker: SetupWorker, goRead: number, goWrite: number) {
     this.#job = job;
@@ -190,21 +228,21 @@ class WorkerInit implements PendingInit {
   }
 
   static start(job: HelperJob): WorkerInit | null {
+    const worker = takeWorker();
+    if (worker === null) return null;
     // Close-on-exec: only the init gets the read end, through a dup2 in posix_spawn.
     const [goRead, goWrite] = pipe2(O_CLOEXEC);
-    const worker = SetupWorker.start({
+    const init = new WorkerInit(job, worker, goRead, goWrite);
+    init.#reply = worker.run({
       namespaces: job.namespaces,
       stateDir: job.stateDir,
       stdio: job.quiet ? "null" : "inherit",
       cmd: initCommand(),
       goFd: goRead,
     });
-    if (worker === null) {
-      closeQuiet(goRead);
-      closeQuiet(goWrite);
-      return null;
-    }
-    return new WorkerInit(job, worker, goRead, goWrite);
+    // The next create's worker, made while this one's init starts (that takes longer).
+    if (job.spareWorker && spare === null) spare = SetupWorker.start();
+    return init;
   }
 
   /** Closes the go pipe: with a byte sent it means go, without one give up. */
@@ -221,7 +259,7 @@ class WorkerInit implements PendingInit {
 
   async #finish(): Promise<SetupResult | null> {
     try {
-      return await this.#worker.reply;
+      return await this.#reply;
     } finally {
       closeQuiet(this.#goRead);
       // Its thread entered the container's namespaces: it must never run anything else.

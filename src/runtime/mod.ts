@@ -25,6 +25,7 @@ export type { ExitStatus, ReaperOptions } from "./reaper.ts";
 export type { OverlayDescription } from "./overlay.ts";
 export type { Spec } from "./spec.ts";
 export { createContainer } from "./create.ts";
+export { dropSpareWorker } from "./helpers.ts";
 export { startContainer } from "./start.ts";
 export { killContainer } from "./kill.ts";
 export { deleteContainer } from "./delete.ts";

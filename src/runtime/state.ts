@@ -52,6 +52,12 @@ export interface StoredState {
 export interface RuntimeConfig {
   /** Directory holding one state directory per container, e.g. /run/polis/runtime. */
   stateRoot: string;
+  /**
+   * Keep one loaded setup Worker ready for the next create: about 20 ms less per create, for
+   * about 17 MiB resident while it waits. For a daemon only: a live Worker keeps the process
+   * running until `dropSpareWorker()` or `Deno.exit`.
+   */
+  spareSetupWorker?: boolean;
 }
 
 export function stateDirOf(cfg: RuntimeConfig, id: string): string {
