@@ -4,7 +4,8 @@
  * Typed options in, typed state out: it never reads argv, env or stdout (see oci-cli.ts).
  *
  * ```ts
- * const cfg = { stateRoot: "/run/polis/runtime" };
+ * // spareSetupWorker: a daemon may keep one setup Worker loaded (faster creates, ~17 MiB)
+ * const cfg = { stateRoot: "/run/polis/runtime", spareSetupWorker: true };
  * becomeSubreaper();                 // once, at daemon start
  * const reaper = new Reaper();
  * const st = await createContainer(cfg, { id: "c1", bundle: "/var/lib/polis/b/c1",
@@ -39,8 +40,10 @@ export { runInit } from "./init.ts";
 export { runOciCli } from "./oci-cli.ts";
 
 /**
- * Makes this process a child subreaper: containers whose `_setup` helper exits are
- * re-parented to it, so it can collect their exit statuses (with `Reaper`).
+ * Makes this process a child subreaper: containers started through a `_setup` helper
+ * process (the fallback where the setup Worker cannot load) are re-parented to it when the
+ * helper exits, so it can collect their exit statuses (with `Reaper`), as it does for the
+ * containers it starts itself.
  */
 export function becomeSubreaper(): void {
   setChildSubreaper();

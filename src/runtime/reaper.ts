@@ -1,9 +1,11 @@
 /**
- * Exit statuses of containers for the daemon. The daemon is a child subreaper, so a
- * container's init (orphaned when the `_setup` helper exits) becomes its child; `Reaper`
- * collects exactly the pids it was asked to watch with waitpid(pid, WNOHANG) on SIGCHLD and
- * on a periodic sweep. It never waits for "any child": that would steal the statuses of the
- * daemon's Deno.Command children from Deno.
+ * Exit statuses of containers for the daemon. A container's init is the daemon's child: it is
+ * started with posix_spawn from a setup Worker's thread (and stays a child of the process when
+ * that thread ends), or, with the `_setup` process fallback, re-parented to the daemon, a
+ * child subreaper, when that helper exits. Deno does not know these children, so nothing else
+ * reaps them. `Reaper` collects exactly the pids it was asked to watch with
+ * waitpid(pid, WNOHANG) on SIGCHLD and on a periodic sweep. It never waits for "any child":
+ * that would steal the statuses of the daemon's Deno.Command children from Deno.
  *
  * After a daemon restart the containers are not our children (they were re-parented to the
  * system's init); their exit is noticed by polling and reported with `exitCode` 255 and
