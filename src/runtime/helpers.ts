@@ -228,16 +228,23 @@ class WorkerInit implements PendingInit {
   }
 
   static start(job: HelperJob): WorkerInit | null {
+    const cmd = initCommand();
     const worker = takeWorker();
     if (worker === null) return null;
-    // Close-on-exec: only the init gets the read end, through a dup2 in posix_spawn.
-    const [goRead, goWrite] = pipe2(O_CLOEXEC);
+    let goRead: number, goWrite: number;
+    try {
+      // Close-on-exec: only the init gets the read end, through a dup2 in posix_spawn.
+      [goRead, goWrite] = pipe2(O_CLOEXEC);
+    } catch (e) {
+      worker.terminate();
+      throw e;
+    }
     const init = new WorkerInit(job, worker, goRead, goWrite);
     init.#reply = worker.run({
       namespaces: job.namespaces,
       stateDir: job.stateDir,
       stdio: job.quiet ? "null" : "inherit",
-      cmd: initCommand(),
+      cmd,
       goFd: goRead,
     });
     // The next create's worker, made while this one's init starts (that takes longer).
@@ -268,7 +275,11 @@ class WorkerInit implements PendingInit {
   }
 
   async go(): Promise<SetupResult> {
-    this.#release(true);
+    try {
+      this.#release(true);
+    } catch {
+      // The pipe is closed all the same: the init gives up, and its reply says so.
+    }
     const r = await this.#finish();
     if (r !== null) return r;
     noWorker("the setup worker module failed to load");
