@@ -51,7 +51,9 @@ function absolute(p: string): string {
 
 /**
  * Creates container `opts.id` from its bundle. Resolves to its state (status "created") once
- * the init waits for `start`. Validation happens before anything is made.
+ * the init waits for `start`. Validation happens before anything is made. With the default
+ * helper the init is this process's own child: collect its exit with a `Reaper` (or it stays
+ * a zombie until this process ends).
  */
 export async function createContainer(
   cfg: RuntimeConfig,
