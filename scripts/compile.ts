@@ -21,6 +21,9 @@ const args = [
   "-A",
   "--unstable-net",
   "--no-check",
+  // The runtime starts containers from a Worker module that main.ts never imports.
+  "--include",
+  "src/runtime/setup-worker.ts",
   "-o",
   out,
   "main.ts",
