@@ -6,7 +6,6 @@
  */
 
 import { writeFileAtomicSync } from "../../core/mod.ts";
-import { RegistryClient, registryConfigFromEnv } from "../../image/registry/mod.ts";
 import type { CliIO } from "../io.ts";
 import { type Command, EXIT_OK } from "../command.ts";
 import { UsageError } from "../flags.ts";
@@ -79,6 +78,10 @@ export const loginCommand: Command = {
       );
     }
     const credentials = { username, password };
+    // Loaded only here: the registry client's module graph would slow every CLI start.
+    const { RegistryClient, registryConfigFromEnv } = await import(
+      "../../image/registry/mod.ts"
+    );
     await new RegistryClient(host, "", {
       config: registryConfigFromEnv((n) => ctx.io.env(n)),
       credentials,
