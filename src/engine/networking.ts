@@ -12,10 +12,12 @@ import {
   allowLocalnet,
   BridgeDriver,
   type Endpoint,
+  hostForwarding,
   hostnameFile,
   hostsFile,
   type NetworkRecord,
   NetworkStore,
+  NftNetworkRules,
   NftPorts,
   nftTableName,
   parsePublish,
@@ -37,6 +39,11 @@ export interface NetworkingOptions {
   pool?: string;
   /** The daemon's root: names its nftables table. */
   root?: string;
+  /**
+   * Route containers' traffic out of the host (with masquerade). Default: only when the
+   * host already forwards IPv4 (net.ipv4.ip_forward=1); Polis never changes that setting.
+   */
+  egress?: boolean;
 }
 
 export const DEFAULT_NETWORK = "bridge";
@@ -59,11 +66,14 @@ export class Networking implements NetworkApi {
   readonly driver = new BridgeDriver();
   readonly #pool: string;
   readonly ports: NftPorts;
+  /** Isolation and outbound NAT rules (table `<ports table>_net`). */
+  readonly nat: NftNetworkRules;
 
   constructor(db: DatabaseSync, readonly opts: NetworkingOptions = {}) {
     this.store = new NetworkStore(db);
     this.#pool = opts.pool ?? DEFAULT_POOL;
     this.ports = new NftPorts(nftTableName(opts.root ?? "/var/lib/polis"));
+    this.nat = new NftNetworkRules(`${this.ports.table}_net`);
     if (!this.store.find(DEFAULT_NETWORK)) {
       this.store.create({
         id: DEFAULT_NETWORK_ID,
@@ -72,10 +82,30 @@ export class Networking implements NetworkApi {
         subnet: opts.defaultSubnet ?? DEFAULT_SUBNET,
       });
     }
+    this.#syncQuiet();
   }
 
   close(): void {
     this.driver.close();
+  }
+
+  /**
+   * Rewrites the isolation and NAT rules for the networks in use: every user-defined network,
+   * and the default one while it has containers.
+   */
+  syncRules(): void {
+    const nets = this.store.list().filter((n) =>
+      n.name !== DEFAULT_NETWORK || this.store.endpointsOf(n.id).length > 0
+    );
+    this.nat.sync(nets, { egress: this.opts.egress ?? hostForwarding() });
+  }
+
+  #syncQuiet(): void {
+    try {
+      this.syncRules();
+    } catch (e) {
+      logger.warn("network rules", { error: String(e) });
+    }
   }
 
   // ---- API --------------------------------------------------------------------------------
@@ -112,11 +142,13 @@ export class Networking implements NetworkApi {
     }, host);
     try {
       this.driver.ensureBridge(net);
+      this.syncRules();
     } catch (e) {
       try {
         this.driver.removeBridge(net);
       } finally {
         this.store.delete(net.id);
+        this.#syncQuiet();
       }
       throw e;
     }
@@ -149,6 +181,7 @@ export class Networking implements NetworkApi {
     if (users.length) this.store.delete(net.id); // throws the conflict, naming them
     this.driver.removeBridge(net);
     this.store.delete(net.id);
+    this.syncRules();
     return Promise.resolve();
   }
 
@@ -222,7 +255,9 @@ export class Networking implements NetworkApi {
 
   /** At rm: give the container's addresses back. */
   release(containerId: string): void {
-    for (const ep of this.store.release(containerId)) this.#detachQuiet(ep);
+    const eps = this.store.release(containerId);
+    for (const ep of eps) this.#detachQuiet(ep);
+    if (eps.length) this.#syncQuiet();
   }
 
   /** At start: writes /etc/hosts, /etc/hostname and /etc/resolv.conf; returns their mounts. */
@@ -268,6 +303,7 @@ export class Networking implements NetworkApi {
       return;
     }
     const ports = publishedPorts(c);
+    this.syncRules();
     for (const [i, ep] of this.store.endpointsOfContainer(c.id).entries()) {
       const net = this.store.get(ep.networkId);
       await this.driver.attach(net, ep, netns);

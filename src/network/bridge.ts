@@ -11,6 +11,7 @@ import { AF_INET, close, O_CLOEXEC, O_RDONLY, open, Rtnl, rtnlInNetns } from "..
 import { PolisError } from "../core/mod.ts";
 import { ipToInt, macForIp, parseSubnet, type Subnet } from "./cidr.ts";
 import type { Endpoint, NetworkRecord } from "./store.ts";
+import { enableBridgeForwarding } from "./nat.ts";
 
 /** Bridge MTU and veth MTU. */
 export const DEFAULT_MTU = 1500;
@@ -51,6 +52,9 @@ export class BridgeDriver {
     );
     if (!has) nl.addAddress(link.index, net.gateway, prefix);
     if (!link.up) nl.setLink(link.index, { up: true });
+    // Hairpin and published ports across networks are routed through the bridge; what may
+    // leave it is decided by the rules in nat.ts.
+    if (!net.internal) enableBridgeForwarding(net.bridge);
   }
 
   /** Deletes the network's bridge (its address and route go with it). */

@@ -16,3 +16,4 @@ export * from "./store.ts";
 export * from "./files.ts";
 export * from "./bridge.ts";
 export * from "./ports.ts";
+export * from "./nat.ts";

@@ -74,7 +74,8 @@ export function nftTableName(root: string): string {
   return `polis_${h.toString(16).padStart(8, "0")}`;
 }
 
-function nft(script: string): { ok: boolean; err: string } {
+/** Runs an nft script (atomically: one transaction); never throws. */
+export function nft(script: string): { ok: boolean; err: string } {
   const file = Deno.makeTempFileSync({ prefix: "polis-nft-" });
   try {
     Deno.writeTextFileSync(file, script);

@@ -1,0 +1,108 @@
+/**
+ * Isolation between networks and outbound NAT, in one nftables table this daemon owns
+ * (`ip polis_<hash>_net`), regenerated whole from the list of live networks and replaced in
+ * one nft transaction, so it can never drift from the store. Default policies and other
+ * tables are never touched; the table goes when the last network does.
+ *
+ * Forward rules: an `--internal` network's bridge talks only to itself; traffic between two
+ * Polis bridges is dropped unless it is a published port (DNAT); where the host keeps IPv4
+ * forwarding off (`net.ipv4.ip_forward=0`) nothing is routed from a Polis bridge to a
+ * non-Polis interface either, so enabling forwarding on our own bridges (needed for hairpin)
+ * never opens a way out the host did not allow. Postrouting: masquerade of a non-internal
+ * network's subnet leaving by another interface, and hairpin masquerade for a container
+ * reaching a published port of its own network through a host address.
+ * @module
+ */
+
+import { PolisError } from "../core/mod.ts";
+import { nft } from "./ports.ts";
+
+/** What the rules need of a network. */
+export interface NatNetwork {
+  bridge: string;
+  subnet: string;
+  internal: boolean;
+}
+
+export interface NatOptions {
+  /** Allow routing from Polis bridges to other interfaces (default: the host's ip_forward). */
+  egress: boolean;
+}
+
+function q(name: string): string {
+  if (!/^[A-Za-z0-9_.-]{1,15}$/.test(name)) throw PolisError.invalid(`invalid device "${name}"`);
+  return `"${name}"`;
+}
+
+function set(names: string[]): string {
+  return `{ ${names.map(q).join(", ")} }`;
+}
+
+/** The nft script that makes table `ip <table>` hold exactly the rules for `nets`. */
+export function natScript(table: string, nets: NatNetwork[], opts: NatOptions): string {
+  const t = `ip ${table}`;
+  // "add" then "delete" makes the delete succeed whether or not the table existed.
+  const lines = [`add table ${t}`, `delete table ${t}`];
+  if (!nets.length) return lines.join("\n") + "\n";
+  lines.push(
+    `add table ${t}`,
+    `add chain ${t} forward { type filter hook forward priority filter; policy accept; }`,
+    `add chain ${t} postrouting { type nat hook postrouting priority srcnat; policy accept; }`,
+  );
+  const bridges = nets.map((n) => n.bridge);
+  const rule = (chain: string, r: string) => lines.push(`add rule ${t} ${chain} ${r}`);
+  for (const n of nets.filter((n) => n.internal)) {
+    rule("forward", `iifname ${q(n.bridge)} oifname != ${q(n.bridge)} drop`);
+    rule("forward", `oifname ${q(n.bridge)} iifname != ${q(n.bridge)} drop`);
+  }
+  // Published ports are reachable from anywhere, other networks included.
+  rule("forward", "ct status dnat accept");
+  for (const n of nets.filter((n) => !n.internal)) {
+    const others = bridges.filter((b) => b !== n.bridge);
+    if (others.length) rule("forward", `iifname ${q(n.bridge)} oifname ${set(others)} drop`);
+  }
+  if (!opts.egress) {
+    rule("forward", `iifname ${set(bridges)} oifname != ${set(bridges)} drop`);
+  }
+  for (const n of nets.filter((n) => !n.internal)) {
+    rule("postrouting", `iifname ${q(n.bridge)} oifname ${q(n.bridge)} ct status dnat masquerade`);
+    rule("postrouting", `ip saddr ${n.subnet} oifname != ${q(n.bridge)} masquerade`);
+  }
+  return lines.join("\n") + "\n";
+}
+
+/** Whether the host forwards IPv4 between its interfaces (net.ipv4.ip_forward). */
+export function hostForwarding(): boolean {
+  try {
+    return Deno.readTextFileSync("/proc/sys/net/ipv4/ip_forward").trim() === "1";
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Lets the kernel route packets that arrive on `bridge` (per device: the host's global
+ * ip_forward is left alone). Hairpin and published ports across networks need it.
+ */
+export function enableBridgeForwarding(bridge: string): void {
+  Deno.writeTextFileSync(`/proc/sys/net/ipv4/conf/${bridge}/forwarding`, "1");
+}
+
+/** Keeps table `ip <table>` in step with the live networks. */
+export class NftNetworkRules {
+  #last: string | undefined;
+
+  constructor(readonly table: string) {}
+
+  /** Replaces the table's rules with those for `nets` (no-op when nothing changed). */
+  sync(nets: NatNetwork[], opts: NatOptions): void {
+    const script = natScript(this.table, nets, opts);
+    if (script === this.#last) return;
+    const r = nft(script);
+    if (!r.ok) {
+      this.#last = undefined;
+      throw PolisError.internal(`nftables: cannot write table ${this.table}: ${r.err}`);
+    }
+    this.#last = script;
+  }
+}
