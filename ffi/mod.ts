@@ -20,6 +20,7 @@ export * from "./creds.ts";
 export * from "./caps.ts";
 export * from "./signals.ts";
 export * from "./spawn.ts";
+export * from "./netif.ts";
 export * from "./syscalls.ts";
 export * from "./netlink_msg.ts";
 export * from "./netlink_socket.ts";

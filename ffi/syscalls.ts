@@ -11,12 +11,15 @@ import * as fs from "./fs.ts";
 import * as proc from "./proc.ts";
 import * as creds from "./creds.ts";
 import * as spawn from "./spawn.ts";
+import * as netif from "./netif.ts";
 
 export interface Syscalls {
   // namespaces
   unshare(flags: number): void;
   setns(fd: number, nstype: number, what?: string): void;
   sethostname(name: string): void;
+  /** Sets IFF_UP on a network interface of the calling thread's network namespace. */
+  interfaceUp(name: string): void;
   // mounts
   mount(
     source: string | null,
@@ -81,6 +84,7 @@ export const realSyscalls: Syscalls = {
   unshare: ns.unshare,
   setns: ns.setns,
   sethostname: ns.sethostname,
+  interfaceUp: netif.interfaceUp,
   mount: mnt.mount,
   umount2: mnt.umount2,
   pivotRoot: mnt.pivotRoot,

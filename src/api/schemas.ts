@@ -80,6 +80,17 @@ export const ContainerCreateBody = z.strictObject({
     description: "Published ports: [hostIP:]hostPort:containerPort[/tcp|udp]",
     example: ["127.0.0.1:8080:80"],
   }),
+  publishAll: z.boolean().optional().openapi({
+    description: "Publish every exposed port of the image to a free host port (-P)",
+  }),
+  dns: z.array(z.string().min(1)).optional().openapi({ description: "DNS servers (--dns)" }),
+  addHosts: z.array(z.string().min(1)).optional().openapi({
+    description: "Extra /etc/hosts entries, HOST:IP (--add-host)",
+    example: ["db:10.0.0.5"],
+  }),
+  networkAliases: z.array(z.string().min(1)).optional().openapi({
+    description: "Names on the user-defined network's DNS (--network-alias)",
+  }),
 }).superRefine((body, ctx) => {
   if (body.cpus !== undefined && body.nanoCpus !== undefined) {
     ctx.addIssue({ code: "custom", path: ["cpus"], message: "give either cpus or nanoCpus" });

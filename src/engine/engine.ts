@@ -121,6 +121,15 @@ export class Engine implements EngineApi {
     this.records = new ContainerRecords(this.db);
     this.networks = new Networking(this.db, { ...opts.network, root: opts.root });
     this.networks.containerName = (id) => this.records.get(id)?.name;
+    this.networks.containerRunning = (id) => this.#live.has(id);
+    this.networks.containerRef = (ref) => {
+      try {
+        const r = this.records.resolve(ref);
+        return { id: r.id, pid: this.#live.get(r.id)?.pid };
+      } catch {
+        return undefined;
+      }
+    };
     this.#rt = { stateRoot: `${opts.runDir}/runtime` };
     this.#reaper = new runtime.Reaper();
     this.#cgroupParent = (opts.cgroupParent ?? "polis").replace(/\/+$/, "");
@@ -144,8 +153,10 @@ export class Engine implements EngineApi {
 
   // ---- containers --------------------------------------------------------
 
-  createContainer(spec: ContainerCreateSpec): Promise<{ Id: string; Warnings: string[] }> {
-    const image = this.images.get(spec.image);
+  createContainer(request: ContainerCreateSpec): Promise<{ Id: string; Warnings: string[] }> {
+    const image = this.images.get(request.image);
+    // -P: the image's exposed ports, each to a free host port, kept as explicit mappings.
+    const spec = this.networks.withPublishAll(request, image.config.ExposedPorts);
     const name = spec.name ? validateName(spec.name) : this.#freeName();
     if (this.records.nameExists(name)) {
       throw PolisError.conflict(
@@ -248,6 +259,7 @@ export class Engine implements EngineApi {
         nanoCpus: rec.config.spec.nanoCpus,
         pidsLimit: rec.config.spec.pidsLimit,
         networkMode: rec.config.networkMode,
+        netnsPath: this.networks.joinNetns(rec),
         annotations: { "org.polis.container.name": rec.name },
         extraMounts: this.networks.prepareFiles(rec, cdir),
       });

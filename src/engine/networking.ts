@@ -11,10 +11,12 @@ import { logger, PolisError, writeFileAtomicSync } from "../core/mod.ts";
 import {
   allowLocalnet,
   BridgeDriver,
+  DnsServer,
   type Endpoint,
   hostForwarding,
   hostnameFile,
   hostsFile,
+  ipToInt,
   type NetworkRecord,
   NetworkStore,
   NftNetworkRules,
@@ -44,6 +46,11 @@ export interface NetworkingOptions {
    * host already forwards IPv4 (net.ipv4.ip_forward=1); Polis never changes that setting.
    */
   egress?: boolean;
+  /**
+   * Where the embedded DNS sends names it does not know (env POLIS_DNS_UPSTREAM, comma
+   * separated). None (the default): it answers REFUSED, and no query leaves the host.
+   */
+  dnsUpstream?: string[];
 }
 
 export const DEFAULT_NETWORK = "bridge";
@@ -58,7 +65,17 @@ const DEFAULT_NETWORK_ID = "b".repeat(8) + "0".repeat(56);
 export interface NetContainer {
   id: string;
   name: string;
-  config: { hostname: string; networkMode: string; spec: { ip?: string; publish?: string[] } };
+  config: {
+    hostname: string;
+    networkMode: string;
+    spec: {
+      ip?: string;
+      publish?: string[];
+      dns?: string[];
+      addHosts?: string[];
+      networkAliases?: string[];
+    };
+  };
 }
 
 export class Networking implements NetworkApi {
@@ -68,12 +85,17 @@ export class Networking implements NetworkApi {
   readonly ports: NftPorts;
   /** Isolation and outbound NAT rules (table `<ports table>_net`). */
   readonly nat: NftNetworkRules;
+  /** The embedded DNS server of each user-defined network, by network id. */
+  readonly #dns = new Map<string, DnsServer>();
+  readonly #upstream: string[];
 
   constructor(db: DatabaseSync, readonly opts: NetworkingOptions = {}) {
     this.store = new NetworkStore(db);
     this.#pool = opts.pool ?? DEFAULT_POOL;
     this.ports = new NftPorts(nftTableName(opts.root ?? "/var/lib/polis"));
     this.nat = new NftNetworkRules(`${this.ports.table}_net`);
+    this.#upstream = opts.dnsUpstream ??
+      (Deno.env.get("POLIS_DNS_UPSTREAM") ?? "").split(",").map((s) => s.trim()).filter(Boolean);
     if (!this.store.find(DEFAULT_NETWORK)) {
       this.store.create({
         id: DEFAULT_NETWORK_ID,
@@ -83,10 +105,69 @@ export class Networking implements NetworkApi {
       });
     }
     this.#syncQuiet();
+    // After a daemon restart: the user networks' bridges (recreated if the host lost them)
+    // and their DNS servers.
+    for (const net of this.store.list()) {
+      if (net.name === DEFAULT_NETWORK) continue;
+      try {
+        this.driver.ensureBridge(net);
+        void this.#startDns(net);
+      } catch (e) {
+        logger.warn("restore network", { network: net.name, error: String(e) });
+      }
+    }
   }
 
   close(): void {
+    for (const s of this.#dns.values()) s.close();
+    this.#dns.clear();
     this.driver.close();
+  }
+
+  /** Starts the embedded DNS of a user-defined network on its gateway (port 53). */
+  async #startDns(net: NetworkRecord): Promise<void> {
+    if (net.name === DEFAULT_NETWORK || this.#dns.has(net.id)) return;
+    const server = new DnsServer({
+      address: net.gateway,
+      lookup: (name) => this.lookup(net.id, name),
+      upstream: this.#upstream,
+    });
+    this.#dns.set(net.id, server);
+    try {
+      await server.start();
+    } catch (e) {
+      this.#dns.delete(net.id);
+      logger.warn("embedded DNS cannot start", { network: net.name, error: String(e) });
+    }
+  }
+
+  #stopDns(netId: string): void {
+    this.#dns.get(netId)?.close();
+    this.#dns.delete(netId);
+  }
+
+  /** Whether the network's embedded DNS is serving. */
+  hasDns(netId: string): boolean {
+    return this.#dns.has(netId);
+  }
+
+  /**
+   * The addresses of `name` on network `netId`, as its DNS answers: running containers on it
+   * by name, short id and `--network-alias`; undefined when nobody there has that name.
+   */
+  lookup(netId: string, name: string): string[] | undefined {
+    const n = name.toLowerCase();
+    const out: string[] = [];
+    for (const ep of this.store.endpointsOf(netId)) {
+      if (this.containerRunning && !this.containerRunning(ep.containerId)) continue;
+      const names = [
+        this.containerName?.(ep.containerId) ?? "",
+        ep.containerId.slice(0, 12),
+        ...ep.aliases,
+      ];
+      if (names.some((x) => x.toLowerCase() === n)) out.push(ep.address);
+    }
+    return out.length ? out : undefined;
   }
 
   /**
@@ -110,7 +191,7 @@ export class Networking implements NetworkApi {
 
   // ---- API --------------------------------------------------------------------------------
 
-  createNetwork(spec: NetworkCreateSpec): Promise<{ Id: string; Warning: string }> {
+  async createNetwork(spec: NetworkCreateSpec): Promise<{ Id: string; Warning: string }> {
     if (PREDEFINED.includes(spec.name)) {
       throw PolisError.conflict(`network with name ${spec.name} already exists`);
     }
@@ -143,6 +224,7 @@ export class Networking implements NetworkApi {
     try {
       this.driver.ensureBridge(net);
       this.syncRules();
+      await this.#startDns(net);
     } catch (e) {
       try {
         this.driver.removeBridge(net);
@@ -152,7 +234,7 @@ export class Networking implements NetworkApi {
       }
       throw e;
     }
-    return Promise.resolve({ Id: net.id, Warning: "" });
+    return { Id: net.id, Warning: "" };
   }
 
   listNetworks(): NetworkInspect[] {
@@ -179,6 +261,7 @@ export class Networking implements NetworkApi {
     }
     const users = this.store.endpointsOf(net.id);
     if (users.length) this.store.delete(net.id); // throws the conflict, naming them
+    this.#stopDns(net.id);
     this.driver.removeBridge(net);
     this.store.delete(net.id);
     this.syncRules();
@@ -213,6 +296,8 @@ export class Networking implements NetworkApi {
 
   /** Set by the engine: a container's name for `network inspect`. */
   containerName?: (id: string) => string | undefined;
+  /** Set by the engine: whether a container runs (the DNS names only running ones). */
+  containerRunning?: (id: string) => boolean;
 
   // ---- container hooks --------------------------------------------------------------------
 
@@ -220,9 +305,34 @@ export class Networking implements NetworkApi {
    * The network mode a create request asks for, checked: "none", "host", or a network's
    * canonical name. `--ip` only on user-defined networks, as docker.
    */
-  resolveMode(spec: { networkMode?: string; ip?: string; publish?: string[] }): string {
+  resolveMode(spec: {
+    networkMode?: string;
+    ip?: string;
+    publish?: string[];
+    dns?: string[];
+    addHosts?: string[];
+    networkAliases?: string[];
+  }): string {
     const m = spec.networkMode ?? "none";
     const ports = (spec.publish ?? []).flatMap(parsePublish);
+    for (const d of spec.dns ?? []) ipToInt(d);
+    for (const h of spec.addHosts ?? []) parseAddHost(h);
+    if (spec.networkAliases?.length && !this.#userNetwork(m)) {
+      throw PolisError.invalid(
+        "network-scoped aliases are supported only for containers on user-defined networks",
+      );
+    }
+    if (m.startsWith("container:")) {
+      const ref = m.slice("container:".length);
+      const target = ref ? this.containerRef?.(ref) : undefined;
+      if (!target) throw PolisError.notFound(`container ${ref} not found (--network ${m})`);
+      if (spec.ip !== undefined || ports.length || spec.dns?.length || spec.addHosts?.length) {
+        throw PolisError.invalid(
+          "conflicting options: --ip, -p, --dns and --add-host cannot be used with --network container:",
+        );
+      }
+      return `container:${target.id}`;
+    }
     if (m === "none" || m === "host") {
       if (spec.ip !== undefined) {
         throw PolisError.invalid(`--ip needs a user-defined network, not --network ${m}`);
@@ -231,9 +341,6 @@ export class Networking implements NetworkApi {
         throw PolisError.invalid(`published ports need a bridge network, not --network ${m}`);
       }
       return m;
-    }
-    if (m.startsWith("container:")) {
-      throw PolisError.invalid(`network mode "${m}" is not supported yet`);
     }
     const net = this.store.find(m);
     if (!net) throw PolisError.notFound(`network ${m} not found`);
@@ -245,12 +352,59 @@ export class Networking implements NetworkApi {
     return net.name;
   }
 
+  #userNetwork(mode: string): boolean {
+    if (mode === "none" || mode === "host" || mode.startsWith("container:")) return false;
+    const net = this.store.find(mode);
+    return net !== undefined && net.name !== DEFAULT_NETWORK;
+  }
+
+  /** Set by the engine: a container by name or id, with its init's pid while it runs. */
+  containerRef?: (ref: string) => { id: string; pid?: number } | undefined;
+
+  /**
+   * The network namespace a `--network container:ID` container joins (the target's, which
+   * must be running); undefined for the other modes.
+   */
+  joinNetns(c: NetContainer): string | undefined {
+    const mode = c.config.networkMode;
+    if (!mode.startsWith("container:")) return undefined;
+    const id = mode.slice("container:".length);
+    const target = this.containerRef?.(id);
+    if (!target?.pid) {
+      throw PolisError.precondition(
+        `cannot join the network namespace of container ${id.slice(0, 12)}: it is not running`,
+      );
+    }
+    return `/proc/${target.pid}/ns/net`;
+  }
+
+  /**
+   * `-P`: the request with a `publish` entry per port the image exposes ("80/tcp"), each on a
+   * free host port from the ephemeral range; unchanged without `publishAll`.
+   */
+  withPublishAll<T extends { publishAll?: boolean; publish?: string[] }>(
+    spec: T,
+    exposed: Record<string, unknown> | undefined,
+  ): T {
+    if (!spec.publishAll) return spec;
+    const taken = new Set((spec.publish ?? []).flatMap(parsePublish).map((m) => m.hostPort));
+    const extra: string[] = [];
+    for (const key of Object.keys(exposed ?? {})) {
+      const [port, proto = "tcp"] = key.split("/");
+      if (!/^\d+$/.test(port) || (proto !== "tcp" && proto !== "udp")) continue;
+      const host = freeHostPort(proto, taken);
+      taken.add(host);
+      extra.push(`${host}:${port}/${proto}`);
+    }
+    return { ...spec, publish: [...(spec.publish ?? []), ...extra] };
+  }
+
   /** At create: reserve the container's address on its network. */
   allocate(c: NetContainer): void {
     const mode = c.config.networkMode;
-    if (mode === "none" || mode === "host") return;
+    if (mode === "none" || mode === "host" || mode.startsWith("container:")) return;
     const net = this.store.get(mode);
-    this.store.allocate(net.id, c.id, c.config.spec.ip);
+    this.store.allocate(net.id, c.id, c.config.spec.ip, c.config.spec.networkAliases ?? []);
   }
 
   /** At rm: give the container's addresses back. */
@@ -263,18 +417,36 @@ export class Networking implements NetworkApi {
   /** At start: writes /etc/hosts, /etc/hostname and /etc/resolv.conf; returns their mounts. */
   prepareFiles(c: NetContainer, dir: string): ExtraMount[] {
     const mode = c.config.networkMode;
-    const ep = this.store.endpointsOfContainer(c.id)[0];
+    // A container sharing another's namespace sees that one's addresses and DNS.
+    const owner = mode.startsWith("container:") ? mode.slice("container:".length) : c.id;
+    const ep = this.store.endpointsOfContainer(owner)[0];
     const hostResolv = readOr("/etc/resolv.conf", "");
+    const extra = (c.config.spec.addHosts ?? []).map((h) => {
+      const { name, address } = parseAddHost(h);
+      return {
+        address: address === "host-gateway" ? ep?.gateway ?? "127.0.0.1" : address,
+        names: [name],
+      };
+    });
+    // User-defined networks resolve names through their embedded DNS on the gateway.
+    const dns = c.config.spec.dns?.length
+      ? c.config.spec.dns
+      : ep && this.#dns.has(ep.networkId)
+      ? [ep.gateway]
+      : undefined;
     const files: Record<string, string> = {
       hostname: hostnameFile(c.config.hostname),
       hosts: mode === "host"
-        ? readOr("/etc/hosts", hostsFile({ hostname: c.config.hostname }))
+        ? readOr("/etc/hosts", hostsFile({ hostname: c.config.hostname, extra }))
         : hostsFile({
           hostname: c.config.hostname,
           address: ep?.address,
-          aliases: ep ? [c.name] : [],
+          aliases: ep && owner === c.id ? [c.name, ...ep.aliases] : [],
+          extra,
         }),
-      "resolv.conf": mode === "host" ? hostResolv : resolvConf(hostResolv),
+      "resolv.conf": mode === "host" && !dns
+        ? hostResolv
+        : resolvConf(hostResolv, { nameservers: dns }),
     };
     const mounts: ExtraMount[] = [];
     for (const [name, text] of Object.entries(files)) {
@@ -292,16 +464,13 @@ export class Networking implements NetworkApi {
 
   /**
    * Between runtime create and start: connect the container whose init is `pid` (in its own
-   * network namespace) to its network, or just bring its `lo` up.
+   * network namespace) to its network. Nothing to do for "none" and "host": the runtime's
+   * init brings `lo` up in a network namespace it was given (no helper thread here).
    */
   async setup(c: NetContainer, pid: number): Promise<void> {
     const mode = c.config.networkMode;
-    if (mode === "host") return;
+    if (mode === "host" || mode === "none" || mode.startsWith("container:")) return;
     const netns = `/proc/${pid}/ns/net`;
-    if (mode === "none") {
-      await this.driver.loopbackUp(netns);
-      return;
-    }
     const ports = publishedPorts(c);
     this.syncRules();
     for (const [i, ep] of this.store.endpointsOfContainer(c.id).entries()) {
@@ -401,6 +570,35 @@ export class Networking implements NetworkApi {
       MacAddress: first?.MacAddress ?? "",
     };
   }
+}
+
+/** A host port in 49153-65535 that nothing listens on (TCP) and `taken` does not hold. */
+function freeHostPort(proto: string, taken: Set<number>): number {
+  for (let i = 0; i < 200; i++) {
+    const p = 49153 + Math.floor(Math.random() * (65535 - 49153));
+    if (taken.has(p)) continue;
+    if (proto === "tcp") {
+      try {
+        Deno.listen({ hostname: "0.0.0.0", port: p }).close();
+      } catch {
+        continue;
+      }
+    }
+    return p;
+  }
+  throw new PolisError("unavailable", "no free host port for -P");
+}
+
+/** `--add-host NAME:IP` (or NAME=IP); IP may be "host-gateway". */
+export function parseAddHost(spec: string): { name: string; address: string } {
+  const i = spec.search(/[:=]/);
+  const name = i > 0 ? spec.slice(0, i) : "";
+  const address = i > 0 ? spec.slice(i + 1) : "";
+  if (!/^[a-zA-Z0-9][a-zA-Z0-9.-]*$/.test(name) || !address) {
+    throw PolisError.invalid(`invalid --add-host "${spec}": expected HOST:IP`);
+  }
+  if (address !== "host-gateway" && !address.includes(":")) ipToInt(address);
+  return { name, address };
 }
 
 function publishedPorts(c: NetContainer): PortMapping[] {

@@ -72,6 +72,8 @@ export interface BundleSettings {
   nanoCpus?: number;
   pidsLimit?: number;
   networkMode: NetworkMode;
+  /** A network namespace to join instead of a new one (`--network container:NAME`). */
+  netnsPath?: string;
   readonlyRootfs?: boolean;
   annotations?: Record<string, string>;
   /** Mounted after the standard ones. */
@@ -81,14 +83,15 @@ export interface BundleSettings {
 const CPU_PERIOD_US = 100_000;
 
 export function buildOciSpec(s: BundleSettings): Record<string, unknown> {
-  const namespaces: { type: string }[] = [
+  const namespaces: { type: string; path?: string }[] = [
     { type: "pid" },
     { type: "mount" },
     { type: "ipc" },
     { type: "uts" },
     { type: "cgroup" },
   ];
-  if (s.networkMode !== "host") namespaces.push({ type: "network" });
+  if (s.netnsPath) namespaces.push({ type: "network", path: s.netnsPath });
+  else if (s.networkMode !== "host") namespaces.push({ type: "network" });
 
   const resources: Record<string, unknown> = {};
   if (s.memory) resources.memory = { limit: s.memory, swap: s.memory };

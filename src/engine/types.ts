@@ -35,6 +35,14 @@ export interface ContainerCreateSpec {
   ip?: string;
   /** Published ports, as `-p` takes them: `[hostIP:]hostPort:containerPort[/tcp|udp]`. */
   publish?: string[];
+  /** Publish every port the image exposes to a free host port (`-P`). */
+  publishAll?: boolean;
+  /** DNS servers for /etc/resolv.conf (`--dns`), instead of the network's. */
+  dns?: string[];
+  /** Extra /etc/hosts entries, `HOST:IP` (`--add-host`). */
+  addHosts?: string[];
+  /** More names of the container on its user-defined network's DNS (`--network-alias`). */
+  networkAliases?: string[];
 }
 
 export type ContainerStatus =

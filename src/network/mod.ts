@@ -17,3 +17,5 @@ export * from "./files.ts";
 export * from "./bridge.ts";
 export * from "./ports.ts";
 export * from "./nat.ts";
+export * from "./dns_message.ts";
+export * from "./dns_server.ts";

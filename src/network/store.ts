@@ -45,6 +45,8 @@ export interface Endpoint {
   hostVeth: string;
   /** The interface name inside the container. */
   ifname: string;
+  /** Extra names of the container on this network (`--network-alias`), for the DNS. */
+  aliases: string[];
 }
 
 export interface NewNetwork {
@@ -76,6 +78,7 @@ interface EndpointRow {
   mac: string;
   host_veth: string;
   ifname: string;
+  aliases: string;
 }
 
 const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
@@ -129,6 +132,12 @@ export class NetworkStore {
       PRIMARY KEY (network_id, container_id),
       UNIQUE (network_id, addr)
     )`);
+    const cols = db.prepare("PRAGMA table_info(network_endpoints)").all() as unknown as {
+      name: string;
+    }[];
+    if (!cols.some((c) => c.name === "aliases")) {
+      db.exec("ALTER TABLE network_endpoints ADD COLUMN aliases TEXT NOT NULL DEFAULT '[]'");
+    }
   }
 
   /**
@@ -249,7 +258,12 @@ export class NetworkStore {
    * else the next free one after the last handed out (so a just-released address is not
    * reused at once). Idempotent: a container that has an address keeps it.
    */
-  allocate(networkId: string, containerId: string, requested?: string): Endpoint {
+  allocate(
+    networkId: string,
+    containerId: string,
+    requested?: string,
+    aliases: string[] = [],
+  ): Endpoint {
     return transaction(this.db, () => {
       const row = this.db.prepare("SELECT * FROM network_networks WHERE id = ?").get(networkId) as
         | NetworkRow
@@ -309,12 +323,22 @@ export class NetworkStore {
         addr,
         mac: macForIp(addr),
         host_veth: `pv${containerId.slice(0, 8)}${networkId.slice(0, 5)}`,
-        ifname: "eth0",
+        ifname: this.#nextIfname(containerId),
+        aliases: JSON.stringify(aliases),
       };
       this.db.prepare(
-        `INSERT INTO network_endpoints (network_id, container_id, addr, mac, host_veth, ifname)
-         VALUES (?, ?, ?, ?, ?, ?)`,
-      ).run(ep.network_id, ep.container_id, ep.addr, ep.mac, ep.host_veth, ep.ifname);
+        `INSERT INTO network_endpoints
+           (network_id, container_id, addr, mac, host_veth, ifname, aliases)
+         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      ).run(
+        ep.network_id,
+        ep.container_id,
+        ep.addr,
+        ep.mac,
+        ep.host_veth,
+        ep.ifname,
+        ep.aliases,
+      );
       return this.#endpoint(row, ep);
     });
   }
@@ -328,6 +352,32 @@ export class NetworkStore {
     });
   }
 
+  /** eth0, eth1, …: the first name no other endpoint of the container has. */
+  #nextIfname(containerId: string): string {
+    const used = new Set(
+      (this.db.prepare("SELECT ifname FROM network_endpoints WHERE container_id = ?").all(
+        containerId,
+      ) as unknown as { ifname: string }[]).map((r) => r.ifname),
+    );
+    let i = 0;
+    while (used.has(`eth${i}`)) i++;
+    return `eth${i}`;
+  }
+
+  /** Releases the container's address on one network; returns it (undefined if none). */
+  releaseOne(networkId: string, containerId: string): Endpoint | undefined {
+    return transaction(this.db, () => {
+      const row = this.#endpointRow(networkId, containerId);
+      if (!row) return undefined;
+      const net = this.db.prepare("SELECT * FROM network_networks WHERE id = ?").get(
+        networkId,
+      ) as unknown as NetworkRow;
+      this.db.prepare("DELETE FROM network_endpoints WHERE network_id = ? AND container_id = ?")
+        .run(networkId, containerId);
+      return this.#endpoint(net, row);
+    });
+  }
+
   endpointsOf(networkId: string): Endpoint[] {
     const row = this.db.prepare("SELECT * FROM network_networks WHERE id = ?").get(networkId) as
       | NetworkRow
@@ -338,7 +388,9 @@ export class NetworkStore {
   }
 
   endpointsOfContainer(containerId: string): Endpoint[] {
-    const rows = this.db.prepare("SELECT * FROM network_endpoints WHERE container_id = ?").all(
+    const rows = this.db.prepare(
+      "SELECT * FROM network_endpoints WHERE container_id = ? ORDER BY ifname",
+    ).all(
       containerId,
     ) as unknown as EndpointRow[];
     return rows.map((e) => {
@@ -365,6 +417,7 @@ export class NetworkStore {
       mac: e.mac,
       hostVeth: e.host_veth,
       ifname: e.ifname,
+      aliases: JSON.parse(e.aliases ?? "[]"),
     };
   }
 }

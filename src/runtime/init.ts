@@ -65,10 +65,21 @@ function openStdio(plan: InitPlan, env: InitEnv): void {
   for (const fd of new Set([inFd, outFd, errFd])) if (fd > 2) sys.close(fd);
 }
 
+/**
+ * A network namespace made for this container starts with `lo` down; bring it up from in
+ * here (the init already lives in it), as runc does for a new network namespace. A joined
+ * namespace is left as its owner set it up.
+ */
+export function loopbackUp(plan: Pick<InitPlan, "namespaces">, env: InitEnv): void {
+  if (!plan.namespaces.some((n) => n.type === "network" && !n.path)) return;
+  step("bringing up the loopback interface", () => env.sys.interfaceUp("lo"));
+}
+
 /** Everything up to the report to the helper. */
 export function prepare(plan: InitPlan, env: InitEnv): Prepared {
   const { sys } = env;
   openStdio(plan, env);
+  loopbackUp(plan, env);
   const execFifoFd = step("opening the exec FIFO", () => {
     const fd = sys.open(plan.execFifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     sys.setNonblock(fd, false);

@@ -43,7 +43,8 @@ export const CONTAINER_FLAGS: FlagSpec[] = [
     name: "network",
     kind: "string",
     arg: "NETWORK",
-    help: 'Connect to a network: "none" (default, only lo), "host", "bridge" or a network name',
+    help:
+      'Connect to a network: "none" (default, only lo), "host", "bridge", a network name, or container:NAME',
   },
   { name: "ip", kind: "string", arg: "IP", help: "IPv4 address on a user-defined network" },
   {
@@ -52,6 +53,20 @@ export const CONTAINER_FLAGS: FlagSpec[] = [
     kind: "list",
     arg: "PORT",
     help: "Publish a port: [hostIP:]hostPort:containerPort[/tcp|udp]",
+  },
+  {
+    name: "publish-all",
+    short: "P",
+    kind: "bool",
+    help: "Publish all exposed ports to random host ports",
+  },
+  { name: "dns", kind: "list", arg: "IP", help: "Set custom DNS servers" },
+  { name: "add-host", kind: "list", arg: "HOST:IP", help: "Add a custom host-to-IP mapping" },
+  {
+    name: "network-alias",
+    kind: "list",
+    arg: "NAME",
+    help: "Add a network-scoped alias for the container",
   },
 ];
 
@@ -149,6 +164,10 @@ export async function createRequest(args: ParsedArgs, io: CliIO): Promise<Contai
     networkMode: networkMode(args.string("network")),
     ip: args.string("ip"),
     publish: args.list("publish").length ? args.list("publish") : undefined,
+    publishAll: args.bool("publish-all") || undefined,
+    dns: args.list("dns").length ? args.list("dns") : undefined,
+    addHosts: args.list("add-host").length ? args.list("add-host") : undefined,
+    networkAliases: args.list("network-alias").length ? args.list("network-alias") : undefined,
   };
   // Leave unset options out of the request, so the daemon applies the image's defaults.
   for (const key of Object.keys(req) as (keyof ContainerCreateRequest)[]) {
