@@ -11,6 +11,7 @@
 import { TestDaemon } from "../tests/helpers/daemon.ts";
 import { busyboxImages } from "../tests/helpers/image.ts";
 import { PolisClient } from "../src/cli/client.ts";
+import { TestRegistry } from "../tests/helpers/registry.ts";
 
 if (Deno.uid() !== 0) {
   console.error("bench: run as root");
@@ -18,6 +19,8 @@ if (Deno.uid() !== 0) {
 }
 
 const RUNS = Number(Deno.env.get("BENCH_RUNS") ?? 20);
+/** BENCH_ONLY=containers or BENCH_ONLY=pull runs one part. */
+const ONLY = Deno.env.get("BENCH_ONLY");
 const results: Record<string, number | string> = {};
 
 function have(cmd: string): boolean {
@@ -39,9 +42,10 @@ async function timeCmd(
   cmd: string[],
   runs = RUNS,
   env?: Record<string, string>,
+  warmup = 2,
 ): Promise<number[]> {
   const times: number[] = [];
-  for (let i = 0; i < runs + 2; i++) {
+  for (let i = 0; i < runs + warmup; i++) {
     const t0 = performance.now();
     const out = await new Deno.Command(cmd[0], {
       args: cmd.slice(1),
@@ -53,9 +57,120 @@ async function timeCmd(
     if (!out.success) {
       throw new Error(`${cmd.join(" ")} failed: ${new TextDecoder().decode(out.stderr)}`);
     }
-    if (i >= 2) times.push(ms); // two warm-up runs
+    if (i >= warmup) times.push(ms);
   }
   return times;
+}
+
+/**
+ * Pull + unpack of a ~100 MB, 5-layer image from a local registry (Debian's
+ * docker-registry on 127.0.0.1), against `skopeo copy` to an OCI layout + `umoci unpack`,
+ * with the daemon's peak RSS sampled during the pulls.
+ */
+async function benchPull(polis: string[]): Promise<void> {
+  console.log("\n# Pull + unpack of a ~100 MB multi-layer image from a local registry");
+  if (!have("skopeo") || !have("umoci") || !have("docker-registry")) {
+    console.log("skopeo, umoci or docker-registry missing: skipped");
+    return;
+  }
+  const imgs = await busyboxImages();
+  const oci = `${tmp}/big-oci`;
+  await new Deno.Command("cp", { args: ["-a", imgs.ociDir, oci] }).output();
+  let base = "busybox:latest";
+  for (let i = 0; i < 4; i++) {
+    // Half incompressible, half text: ~25 MB per layer, ~12.5 MB compressed.
+    const dir = `${tmp}/layer${i}`;
+    Deno.mkdirSync(`${dir}/data`, { recursive: true });
+    const rnd = new Uint8Array(12 * 1024 * 1024);
+    for (let off = 0; off < rnd.length; off += 65536) {
+      crypto.getRandomValues(rnd.subarray(off, off + 65536));
+    }
+    Deno.writeFileSync(`${dir}/data/random-${i}.bin`, rnd);
+    Deno.writeTextFileSync(
+      `${dir}/data/text-${i}.txt`,
+      `line ${i} of polis bench text\n`.repeat(450_000),
+    );
+    await cmd("tar", ["-C", dir, "-cf", `${dir}.tar`, "data"]);
+    const tag = `big${i}`;
+    await cmd("umoci", ["config", "--image", `${oci}:${base}`, "--tag", tag]);
+    await cmd("umoci", ["raw", "add-layer", "--image", `${oci}:${tag}`, `${dir}.tar`]);
+    base = tag;
+  }
+  const reg = new TestRegistry();
+  try {
+    await reg.start();
+    const ref = `${reg.host}/bench/big:1`;
+    await cmd("skopeo", [
+      "--insecure-policy",
+      "copy",
+      "--quiet",
+      "--dest-tls-verify=false",
+      `oci:${oci}:${base}`,
+      `docker://${ref}`,
+    ]);
+    // Each pull on a fresh daemon and root: nothing cached, as on a new device.
+    const polisTimes: number[] = [];
+    let peak = 0;
+    for (let i = 0; i < 3; i++) {
+      const fresh = new TestDaemon(`bench-pull${i}`);
+      try {
+        await fresh.start();
+        const idle = rssKiB(fresh.pid!) / 1024;
+        let sampling = true;
+        let localPeak = idle;
+        const sampler = (async () => {
+          while (sampling) {
+            localPeak = Math.max(localPeak, rssKiB(fresh.pid!) / 1024);
+            await new Promise((r) => setTimeout(r, 20));
+          }
+        })();
+        polisTimes.push(
+          median(
+            await timeCmd([...polis, "pull", "-q", ref], 1, { POLIS_SOCKET: fresh.socket }, 0),
+          ),
+        );
+        sampling = false;
+        await sampler;
+        peak = Math.max(peak, localPeak);
+        if (i === 0) report("daemon RSS before the pull", idle, "MiB");
+      } finally {
+        await fresh.cleanup();
+      }
+    }
+    const polisPull = median(polisTimes);
+    report("polis pull (download + verify + unpack)", polisPull, "ms");
+    report("daemon peak RSS during pulls", peak, "MiB");
+
+    const skopeoTimes: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const out = `${tmp}/skopeo-${i}`;
+      const t0 = performance.now();
+      await cmd("skopeo", [
+        "--insecure-policy",
+        "copy",
+        "--quiet",
+        "--src-tls-verify=false",
+        `docker://${ref}`,
+        `oci:${out}:big`,
+      ]);
+      await cmd("umoci", ["unpack", "--image", `${out}:big`, `${out}-bundle`]);
+      skopeoTimes.push(performance.now() - t0);
+      await Deno.remove(out, { recursive: true });
+      await Deno.remove(`${out}-bundle`, { recursive: true });
+    }
+    const skopeo = median(skopeoTimes);
+    report("skopeo copy + umoci unpack", skopeo, "ms");
+    ratio("polis pull / (skopeo copy + umoci unpack) (target ≤ 1.0)", polisPull, skopeo);
+  } finally {
+    await reg.stop();
+  }
+}
+
+async function cmd(bin: string, args: string[]): Promise<void> {
+  const out = await new Deno.Command(bin, { args, stdout: "null", stderr: "piped" }).output();
+  if (!out.success) {
+    throw new Error(`${bin} ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
+  }
 }
 
 /** podman's cgroupfs parents, deepest last, in every hierarchy. */
@@ -116,6 +231,19 @@ try {
   await d.ok(["load", "-i", imgs.dockerArchive]);
   const polis = [Deno.execPath(), "run", "-A", "--unstable-net", "--quiet", d.main];
   const env = { POLIS_SOCKET: d.socket };
+  if (ONLY !== "pull") await benchContainers(d, polis, env);
+  if (ONLY !== "containers") await benchPull(polis);
+
+  console.log("\n" + JSON.stringify(results));
+} finally {
+  await cleanupAll();
+}
+
+async function benchContainers(
+  d: TestDaemon,
+  polis: string[],
+  env: Record<string, string>,
+): Promise<void> {
   const client = new PolisClient({ socket: d.socket });
 
   console.log(`\n# Polis (warm daemon, ${RUNS} runs each, median)`);
@@ -251,9 +379,9 @@ try {
   } else {
     console.log("podman not installed: skipped (POLIS_BENCH_DEPS=1 installs it)");
   }
+}
 
-  console.log("\n" + JSON.stringify(results));
-} finally {
+async function cleanupAll(): Promise<void> {
   await d.cleanup();
   for (const m of Deno.readTextFileSync("/proc/self/mountinfo").split("\n")) {
     const mp = m.split(" ")[4];
