@@ -460,6 +460,9 @@ Deno.test("the OpenAPI document lists every route", async () => {
     "POST /v1/images/pull",
     "POST /v1/images/{ref}/tag",
     "POST /v1/networks",
+    "POST /v1/networks/prune",
+    "POST /v1/networks/{id}/connect",
+    "POST /v1/networks/{id}/disconnect",
   ]);
   ok(doc.components.schemas.ContainerCreateRequest);
   ok(doc.components.schemas.Error);

@@ -402,4 +402,21 @@ export class PolisClient {
   removeNetwork(id: string): Promise<void> {
     return this.#empty("DELETE", `/networks/${enc(id)}`);
   }
+  connectNetwork(
+    id: string,
+    container: string,
+    opts: { ip?: string; aliases?: string[] } = {},
+  ): Promise<void> {
+    return this.#empty("POST", `/networks/${enc(id)}/connect`, {
+      json: { container, ...opts },
+    });
+  }
+  disconnectNetwork(id: string, container: string, force = false): Promise<void> {
+    return this.#empty("POST", `/networks/${enc(id)}/disconnect`, {
+      json: { container, ...(force ? { force } : {}) },
+    });
+  }
+  pruneNetworks(): Promise<{ NetworksDeleted: string[] }> {
+    return this.#json("POST", "/networks/prune");
+  }
 }

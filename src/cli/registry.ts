@@ -22,9 +22,12 @@ import {
 } from "./commands/lifecycle.ts";
 import { logsCommand } from "./commands/logs.ts";
 import {
+  networkConnectCommand,
   networkCreateCommand,
+  networkDisconnectCommand,
   networkInspectCommand,
   networkLsCommand,
+  networkPruneCommand,
   networkRmCommand,
 } from "./commands/network.ts";
 import { psCommand } from "./commands/ps.ts";
@@ -101,6 +104,9 @@ export const GROUPS: Group[] = [
       { names: ["inspect"], command: networkInspectCommand },
       { names: ["ls", "list"], command: networkLsCommand },
       { names: ["rm", "remove"], command: networkRmCommand },
+      { names: ["connect"], command: networkConnectCommand },
+      { names: ["disconnect"], command: networkDisconnectCommand },
+      { names: ["prune"], command: networkPruneCommand },
     ],
   },
 ];

@@ -122,6 +122,8 @@ export class Engine implements EngineApi {
     this.networks = new Networking(this.db, { ...opts.network, root: opts.root });
     this.networks.containerName = (id) => this.records.get(id)?.name;
     this.networks.containerRunning = (id) => this.#live.has(id);
+    this.networks.containerMode = (id) => this.records.get(id)?.config.networkMode;
+    this.networks.containerSpec = (id) => this.records.get(id)?.config.spec;
     this.networks.containerRef = (ref) => {
       try {
         const r = this.records.resolve(ref);

@@ -268,6 +268,105 @@ export class Networking implements NetworkApi {
     return Promise.resolve();
   }
 
+  async connectNetwork(
+    ref: string,
+    container: string,
+    opts: { ip?: string; aliases?: string[] } = {},
+  ): Promise<void> {
+    if (ref === "host" || ref === "none") {
+      throw PolisError.precondition(`a container cannot be connected to the ${ref} network`);
+    }
+    const net = this.store.get(ref);
+    const c = this.containerRef?.(container);
+    if (!c) throw PolisError.notFound(`container ${container} not found`);
+    const mode = this.containerMode?.(c.id) ?? "";
+    if (mode === "host" || mode === "none" || mode.startsWith("container:")) {
+      throw PolisError.precondition(
+        `container ${container} shares the network namespace of ${mode}: it cannot be connected to other networks`,
+      );
+    }
+    if (this.store.endpointsOfContainer(c.id).some((e) => e.networkId === net.id)) {
+      throw PolisError.conflict(
+        `container ${container} is already connected to network ${net.name}`,
+      );
+    }
+    if (opts.ip !== undefined && net.name === DEFAULT_NETWORK) {
+      throw PolisError.invalid(
+        "user specified IP address is supported on user defined networks only",
+      );
+    }
+    if (opts.aliases?.length && net.name === DEFAULT_NETWORK) {
+      throw PolisError.invalid(
+        "network-scoped aliases are supported only for containers on user-defined networks",
+      );
+    }
+    const first = this.store.endpointsOfContainer(c.id).length === 0;
+    const ep = this.store.allocate(net.id, c.id, opts.ip, opts.aliases ?? []);
+    if (!c.pid) return;
+    try {
+      this.driver.ensureBridge(net);
+      this.syncRules();
+      await this.driver.attach(net, ep, `/proc/${c.pid}/ns/net`, first && !net.internal);
+      await this.#startDns(net);
+    } catch (e) {
+      this.store.releaseOne(net.id, c.id);
+      this.#detachQuiet(ep);
+      throw e;
+    }
+  }
+
+  disconnectNetwork(ref: string, container: string, force = false): Promise<void> {
+    const net = this.store.find(ref);
+    const c = this.containerRef?.(container);
+    if (!net || !c) {
+      if (force) return Promise.resolve();
+      if (!net) throw PolisError.notFound(`network ${ref} not found`);
+      throw PolisError.notFound(`container ${container} not found`);
+    }
+    const eps = this.store.endpointsOfContainer(c.id);
+    const ep = eps.find((e) => e.networkId === net.id);
+    if (!ep) {
+      if (force) return Promise.resolve();
+      throw PolisError.precondition(
+        `container ${container} is not connected to network ${net.name}`,
+      );
+    }
+    // Published ports follow the first network's address: they go with it.
+    if (eps[0] === ep && this.containerSpec) {
+      const spec = this.containerSpec(c.id);
+      if (spec?.publish?.length) {
+        try {
+          this.ports.remove(spec.publish.flatMap(parsePublish), ep.address);
+        } catch (e) {
+          logger.warn("unpublish ports", { id: c.id, error: String(e) });
+        }
+      }
+    }
+    this.#detachQuiet(ep);
+    this.store.releaseOne(net.id, c.id);
+    this.#syncQuiet();
+    return Promise.resolve();
+  }
+
+  async pruneNetworks(): Promise<string[]> {
+    const removed: string[] = [];
+    for (const net of this.store.list()) {
+      if (net.name === DEFAULT_NETWORK || this.store.endpointsOf(net.id).length) continue;
+      try {
+        await this.removeNetwork(net.id);
+        removed.push(net.name);
+      } catch (e) {
+        // a container took it meanwhile
+        logger.warn("prune network", { network: net.name, error: String(e) });
+      }
+    }
+    return removed;
+  }
+
+  /** Set by the engine: a container's network mode and create options. */
+  containerMode?: (id: string) => string | undefined;
+  containerSpec?: (id: string) => { publish?: string[] } | undefined;
+
   #inspect(n: NetworkRecord): NetworkInspect {
     const containers: NetworkInspect["Containers"] = {};
     for (const ep of this.store.endpointsOf(n.id)) {
@@ -475,7 +574,8 @@ export class Networking implements NetworkApi {
     this.syncRules();
     for (const [i, ep] of this.store.endpointsOfContainer(c.id).entries()) {
       const net = this.store.get(ep.networkId);
-      await this.driver.attach(net, ep, netns);
+      // One default route: through the first network.
+      await this.driver.attach(net, ep, netns, i === 0 && !net.internal);
       if (i === 0 && ports.length) {
         allowLocalnet(net.bridge);
         this.ports.add(ports, ep.address);

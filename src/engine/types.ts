@@ -318,4 +318,14 @@ export interface NetworkApi {
   listNetworks(): NetworkInspect[];
   inspectNetwork(idOrName: string): NetworkInspect;
   removeNetwork(idOrName: string): Promise<void>;
+  /** Puts a container on a network (at once if it runs, else from its next start). */
+  connectNetwork(
+    idOrName: string,
+    container: string,
+    opts?: { ip?: string; aliases?: string[] },
+  ): Promise<void>;
+  /** Takes a container off a network; `force` ignores a container that is not on it. */
+  disconnectNetwork(idOrName: string, container: string, force?: boolean): Promise<void>;
+  /** Removes every user-defined network no container uses; returns their names. */
+  pruneNetworks(): Promise<string[]>;
 }

@@ -89,7 +89,12 @@ export class BridgeDriver {
    * Connects the container whose network namespace is `netnsPath` to `net` as described by
    * `ep`. Leaves nothing behind on failure.
    */
-  async attach(net: NetworkRecord, ep: Endpoint, netnsPath: string): Promise<void> {
+  async attach(
+    net: NetworkRecord,
+    ep: Endpoint,
+    netnsPath: string,
+    defaultRoute = !net.internal,
+  ): Promise<void> {
     const nl = this.host;
     this.ensureBridge(net);
     // A leftover of an earlier run of this container (e.g. its namespace outlived it).
@@ -112,7 +117,7 @@ export class BridgeDriver {
         ctr.setLink("lo", { up: true });
         ctr.addAddress(ep.ifname, ep.address, ep.prefixLen);
         ctr.setLink(ep.ifname, { up: true });
-        if (!net.internal) ctr.addRoute({ dst: "default", gateway: ep.gateway, dev: ep.ifname });
+        if (defaultRoute) ctr.addRoute({ dst: "default", gateway: ep.gateway, dev: ep.ifname });
       } finally {
         // The socket pins the namespace: close it so the namespace dies with the container.
         ctr.close();

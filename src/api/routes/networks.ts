@@ -98,6 +98,52 @@ const remove = createRoute({
   responses: { 204: { description: "Removed" }, ...errors(404, 409, 503) },
 });
 
+export const NetworkConnectBody = z.strictObject({
+  container: z.string().min(1).openapi({ example: "web" }),
+  ip: IPv4.optional().openapi({ description: "A fixed address on the network" }),
+  aliases: z.array(z.string().min(1)).optional().openapi({ description: "Names on its DNS" }),
+}).openapi("NetworkConnectRequest");
+
+export const NetworkDisconnectBody = z.strictObject({
+  container: z.string().min(1),
+  force: z.boolean().optional(),
+}).openapi("NetworkDisconnectRequest");
+
+const connect = createRoute({
+  method: "post",
+  path: "/v1/networks/{id}/connect",
+  tags,
+  summary: "Connect a container to a network (at once if it runs)",
+  request: {
+    params: NetworkParam,
+    body: { required: true, content: { "application/json": { schema: NetworkConnectBody } } },
+  },
+  responses: { 204: { description: "Connected" }, ...errors(400, 404, 409, 503) },
+});
+
+const disconnect = createRoute({
+  method: "post",
+  path: "/v1/networks/{id}/disconnect",
+  tags,
+  summary: "Disconnect a container from a network",
+  request: {
+    params: NetworkParam,
+    body: { required: true, content: { "application/json": { schema: NetworkDisconnectBody } } },
+  },
+  responses: { 204: { description: "Disconnected" }, ...errors(400, 404, 409, 503) },
+});
+
+const prune = createRoute({
+  method: "post",
+  path: "/v1/networks/prune",
+  tags,
+  summary: "Remove every user-defined network no container uses",
+  responses: {
+    200: json(z.object({ NetworksDeleted: z.array(z.string()) }), "Removed networks"),
+    ...errors(503),
+  },
+});
+
 export function networkRoutes(app: OpenAPIHono, engine: EngineApi): void {
   const nets = (): NetworkApi => {
     if (!engine.networks) {
@@ -109,6 +155,20 @@ export function networkRoutes(app: OpenAPIHono, engine: EngineApi): void {
   app.openapi(create, async (c) => c.json(await nets().createNetwork(c.req.valid("json")), 201));
   app.openapi(list, (c) => c.json(nets().listNetworks(), 200));
   app.openapi(inspect, (c) => c.json(nets().inspectNetwork(c.req.valid("param").id), 200));
+  app.openapi(prune, async (c) => c.json({ NetworksDeleted: await nets().pruneNetworks() }, 200));
+  app.openapi(connect, async (c) => {
+    const b = c.req.valid("json");
+    await nets().connectNetwork(c.req.valid("param").id, b.container, {
+      ip: b.ip,
+      aliases: b.aliases,
+    });
+    return c.body(null, 204);
+  });
+  app.openapi(disconnect, async (c) => {
+    const b = c.req.valid("json");
+    await nets().disconnectNetwork(c.req.valid("param").id, b.container, b.force ?? false);
+    return c.body(null, 204);
+  });
   app.openapi(remove, async (c) => {
     await nets().removeNetwork(c.req.valid("param").id);
     return c.body(null, 204);

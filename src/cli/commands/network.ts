@@ -1,5 +1,6 @@
 /**
- * `polis network create|ls|inspect|rm`: bridge networks as docker's CLI shows them.
+ * `polis network create|ls|inspect|rm|connect|disconnect|prune`: bridge networks as docker's CLI
+ * shows them.
  * @module
  */
 
@@ -148,4 +149,78 @@ export const networkRmCommand: Command = {
       await ctx.client().removeNetwork(ref);
       return ref;
     }),
+};
+
+export const networkConnectCommand: Command = {
+  name: "connect",
+  spec: {
+    usage: "[OPTIONS] NETWORK CONTAINER",
+    summary: "Connect a container to a network",
+    args: { min: 2, max: 2 },
+    flags: [
+      { name: "ip", kind: "string", arg: "IP", help: "IPv4 address on the network" },
+      { name: "alias", kind: "list", arg: "NAME", help: "Add a network-scoped alias" },
+    ],
+  },
+  async run(ctx, args) {
+    const ip = args.string("ip");
+    const aliases = args.list("alias");
+    await ctx.client().connectNetwork(args.args[0], args.args[1], {
+      ...(ip !== undefined ? { ip } : {}),
+      ...(aliases.length ? { aliases } : {}),
+    });
+    return EXIT_OK;
+  },
+};
+
+export const networkDisconnectCommand: Command = {
+  name: "disconnect",
+  spec: {
+    usage: "[OPTIONS] NETWORK CONTAINER",
+    summary: "Disconnect a container from a network",
+    args: { min: 2, max: 2 },
+    flags: [{
+      name: "force",
+      short: "f",
+      kind: "bool",
+      help: "Force the container to disconnect from a network",
+    }],
+  },
+  async run(ctx, args) {
+    await ctx.client().disconnectNetwork(args.args[0], args.args[1], args.bool("force"));
+    return EXIT_OK;
+  },
+};
+
+export const networkPruneCommand: Command = {
+  name: "prune",
+  spec: {
+    usage: "[OPTIONS]",
+    summary: "Remove all unused networks",
+    args: { min: 0, max: 0 },
+    flags: [{ name: "force", short: "f", kind: "bool", help: "Do not prompt for confirmation" }],
+  },
+  async run(ctx, args) {
+    if (!args.bool("force")) {
+      await ctx.io.stdout.write(
+        "WARNING! This will remove all custom networks not used by at least one container.\n" +
+          "Are you sure you want to continue? [y/N] ",
+      );
+      const reader = ctx.io.stdin().getReader();
+      const { value } = await reader.read();
+      reader.releaseLock();
+      const answer = new TextDecoder().decode(value ?? new Uint8Array()).trim().toLowerCase();
+      if (answer !== "y" && answer !== "yes") {
+        await ctx.io.stdout.write("\n");
+        return EXIT_OK;
+      }
+    }
+    const r = await ctx.client().pruneNetworks();
+    let text = "";
+    if (r.NetworksDeleted.length) {
+      text = "Deleted Networks:\n" + r.NetworksDeleted.map((n) => n + "\n").join("");
+    }
+    await ctx.io.stdout.write(text);
+    return EXIT_OK;
+  },
 };

@@ -1,0 +1,126 @@
+/**
+ * `network connect|disconnect|prune` and `--network container:NAME`: a running container gets
+ * a second interface on the network it joins (reachable and named there), loses it on
+ * disconnect, prune removes only unused networks, and a container can share another's network
+ * namespace. Traffic goes only to container addresses on networks made here.
+ */
+
+import { deepStrictEqual as assertEquals, match, ok } from "node:assert/strict";
+import { Rtnl } from "../ffi/mod.ts";
+import { daemonTest } from "./helpers/fixture.ts";
+
+const tag = crypto.randomUUID().slice(0, 6);
+
+daemonTest("network connect, disconnect, prune and --network container:", async (d, t) => {
+  const netA = `pzt-ca-${tag}`;
+  const netB = `pzt-cb-${tag}`;
+  const netU = `pzt-cu-${tag}`;
+  const name = `cc1-${tag}`;
+  const bridges: string[] = [];
+  try {
+    for (const n of [netA, netB, netU]) {
+      const id = (await d.ok(["network", "create", n])).trim();
+      bridges.push(`pbr-${id.slice(0, 11)}`);
+    }
+    const id1 = (await d.ok([
+      "run",
+      "-d",
+      "--name",
+      name,
+      "--network",
+      netA,
+      "busybox",
+      "sleep",
+      "300",
+    ])).trim();
+    const nets = async () =>
+      JSON.parse(await d.ok(["inspect", "-f", "{{json .NetworkSettings.Networks}}", id1]));
+
+    await t.step("connect gives a running container an interface on the new network", async () => {
+      const subnetB = JSON.parse(await d.ok(["network", "inspect", netB]))[0].IPAM.Config[0].Subnet;
+      const want = subnetB.replace(/\.0\/24$/, ".77");
+      await d.ok(["network", "connect", "--ip", want, "--alias", `cc-alias-${tag}`, netB, name]);
+      const n = await nets();
+      assertEquals(Object.keys(n).sort(), [netA, netB].sort());
+      assertEquals(n[netB].IPAddress, want);
+      const out = await d.ok([
+        "run",
+        "--rm",
+        "--network",
+        netB,
+        "busybox",
+        "sh",
+        "-c",
+        `ping -c1 -W2 ${want} >/dev/null && echo ip-ok; ping -c1 -W2 cc-alias-${tag} >/dev/null && echo alias-ok`,
+      ]);
+      ok(out.includes("ip-ok") && out.includes("alias-ok"), out);
+      const again = await d.cli(["network", "connect", netB, name]);
+      match(again.stderr, /already connected/);
+    });
+
+    await t.step("disconnect removes the interface and the address", async () => {
+      const ipB = (await nets())[netB].IPAddress;
+      await d.ok(["network", "disconnect", netB, name]);
+      assertEquals(Object.keys(await nets()), [netA]);
+      const r = await d.cli([
+        "run",
+        "--rm",
+        "--network",
+        netB,
+        "busybox",
+        "ping",
+        "-c1",
+        "-W1",
+        ipB,
+      ]);
+      ok(r.code !== 0, "the old address no longer answers");
+      const not = await d.cli(["network", "disconnect", netB, name]);
+      match(not.stderr, /is not connected/);
+      await d.ok(["network", "disconnect", "-f", netB, name]);
+    });
+
+    await t.step("--network container: shares the other container's interfaces", async () => {
+      const ipA = (await nets())[netA].IPAddress;
+      const out = await d.ok([
+        "run",
+        "--rm",
+        "--network",
+        `container:${name}`,
+        "busybox",
+        "ip",
+        "-4",
+        "addr",
+        "show",
+        "eth0",
+      ]);
+      ok(out.includes(`inet ${ipA}/`), out);
+      const bad = await d.cli(["create", "--network", "container:no-such-ctr", "busybox"]);
+      match(bad.stderr, /not found/);
+      const conflict = await d.cli([
+        "create",
+        "--network",
+        `container:${name}`,
+        "-p",
+        "80:80",
+        "busybox",
+      ]);
+      match(conflict.stderr, /conflicting options/);
+    });
+
+    await t.step("prune removes only networks without containers", async () => {
+      const out = await d.ok(["network", "prune", "-f"]);
+      ok(out.includes(netB) && out.includes(netU), out);
+      ok(!out.includes(netA), out);
+      const ls = await d.ok(["network", "ls", "--format", "{{.Name}}"]);
+      ok(ls.includes(netA) && !ls.includes(netB) && !ls.includes(netU), ls);
+      using nl = new Rtnl();
+      const links = nl.listLinks().map((l) => l.name);
+      ok(!links.includes(bridges[1]) && !links.includes(bridges[2]), "their bridges are gone");
+    });
+  } finally {
+    await d.cli(["rm", "-f", name]).catch(() => {});
+    await d.cli(["network", "rm", netA, netB, netU]).catch(() => {});
+    using nl = new Rtnl();
+    for (const b of bridges) nl.deleteLinkIfExists(b);
+  }
+});
