@@ -440,6 +440,7 @@ Deno.test("the OpenAPI document lists every route", async () => {
     "DELETE /v1/containers/{id}",
     "DELETE /v1/images/{ref}",
     "DELETE /v1/networks/{id}",
+    "DELETE /v1/networks/{id}/rules/{rule}",
     "GET /v1/_ping",
     "GET /v1/containers",
     "GET /v1/containers/{id}",
@@ -449,6 +450,7 @@ Deno.test("the OpenAPI document lists every route", async () => {
     "GET /v1/info",
     "GET /v1/networks",
     "GET /v1/networks/{id}",
+    "GET /v1/networks/{id}/rules",
     "GET /v1/version",
     "POST /v1/containers",
     "POST /v1/containers/{id}/kill",
@@ -463,6 +465,7 @@ Deno.test("the OpenAPI document lists every route", async () => {
     "POST /v1/networks/prune",
     "POST /v1/networks/{id}/connect",
     "POST /v1/networks/{id}/disconnect",
+    "POST /v1/networks/{id}/rules",
   ]);
   ok(doc.components.schemas.ContainerCreateRequest);
   ok(doc.components.schemas.Error);

@@ -55,6 +55,16 @@ const CpusInput = z.union([z.number(), z.string()])
   .transform(parsed((v) => parseCpus(String(v))))
   .openapi({ description: 'CPU limit as a number of CPUs, such as 0.5 or "2"' });
 
+/** A firewall rule: allow or deny traffic by direction, peer CIDR, protocol and port. */
+export const FirewallRuleBody = z.strictObject({
+  direction: z.enum(["ingress", "egress"]),
+  action: z.enum(["allow", "deny"]),
+  cidr: z.string().regex(/^(\d{1,3}\.){3}\d{1,3}(\/\d{1,2})?$/, "expected an IPv4 address or CIDR")
+    .optional(),
+  port: z.number().int().min(1).max(65535).optional(),
+  protocol: z.enum(["tcp", "udp", "icmp", "all"]).optional(),
+}).openapi("FirewallRule");
+
 /** The body of `POST /v1/containers`: docker run's options, camelCase. */
 export const ContainerCreateBody = z.strictObject({
   name: z.string().min(1).optional(),
@@ -90,6 +100,9 @@ export const ContainerCreateBody = z.strictObject({
   }),
   networkAliases: z.array(z.string().min(1)).optional().openapi({
     description: "Names on the user-defined network's DNS (--network-alias)",
+  }),
+  firewall: z.array(FirewallRuleBody).optional().openapi({
+    description: "The container's firewall rules on its networks (first match wins)",
   }),
 }).superRefine((body, ctx) => {
   if (body.cpus !== undefined && body.nanoCpus !== undefined) {

@@ -13,6 +13,8 @@ import {
   BridgeDriver,
   DnsServer,
   type Endpoint,
+  type FirewallRule,
+  type FirewallTarget,
   hostForwarding,
   hostnameFile,
   hostsFile,
@@ -28,9 +30,16 @@ import {
   type PortMapping,
   resolvConf,
   subnetText,
+  validateRule,
 } from "../network/mod.ts";
 import type { ExtraMount } from "./spec.ts";
-import type { EndpointSettings, NetworkApi, NetworkCreateSpec, NetworkInspect } from "./types.ts";
+import type {
+  EndpointSettings,
+  FirewallRuleView,
+  NetworkApi,
+  NetworkCreateSpec,
+  NetworkInspect,
+} from "./types.ts";
 
 export interface NetworkingOptions {
   /** Subnet of the default bridge network (default 10.231.0.0/16). */
@@ -74,6 +83,7 @@ export interface NetContainer {
       dns?: string[];
       addHosts?: string[];
       networkAliases?: string[];
+      firewall?: FirewallRule[];
     };
   };
 }
@@ -178,7 +188,22 @@ export class Networking implements NetworkApi {
     const nets = this.store.list().filter((n) =>
       n.name !== DEFAULT_NETWORK || this.store.endpointsOf(n.id).length > 0
     );
-    this.nat.sync(nets, { egress: this.opts.egress ?? hostForwarding() });
+    const firewall: FirewallTarget[] = [];
+    for (const n of nets) {
+      const stored = this.store.firewallRules(n.id);
+      for (const ep of this.store.endpointsOf(n.id)) {
+        const rules = [
+          ...stored.filter((r) => r.containerId === ep.containerId).map((r) => r.rule),
+          ...(this.containerSpec?.(ep.containerId)?.firewall ?? []),
+        ];
+        if (rules.length) {
+          firewall.push({ bridge: n.bridge, subnet: n.subnet, address: ep.address, rules });
+        }
+      }
+      const own = stored.filter((r) => !r.containerId).map((r) => r.rule);
+      if (own.length) firewall.push({ bridge: n.bridge, subnet: n.subnet, rules: own });
+    }
+    this.nat.sync(nets, { egress: this.opts.egress ?? hostForwarding(), firewall });
   }
 
   #syncQuiet(): void {
@@ -365,7 +390,55 @@ export class Networking implements NetworkApi {
 
   /** Set by the engine: a container's network mode and create options. */
   containerMode?: (id: string) => string | undefined;
-  containerSpec?: (id: string) => { publish?: string[] } | undefined;
+  containerSpec?: (id: string) => { publish?: string[]; firewall?: FirewallRule[] } | undefined;
+
+  addFirewallRule(ref: string, spec: FirewallRule & { container?: string }): { Id: string } {
+    const net = this.#bridgeNetwork(ref);
+    const { container, ...rule } = spec;
+    let containerId: string | undefined;
+    if (container !== undefined) {
+      const c = this.containerRef?.(container);
+      if (!c) throw PolisError.notFound(`container ${container} not found`);
+      if (!this.store.endpointsOfContainer(c.id).some((e) => e.networkId === net.id)) {
+        throw PolisError.precondition(
+          `container ${container} is not connected to network ${net.name}`,
+        );
+      }
+      containerId = c.id;
+    }
+    const stored = this.store.addFirewallRule(net.id, rule, containerId);
+    try {
+      this.syncRules();
+    } catch (e) {
+      this.store.deleteFirewallRule(net.id, stored.id);
+      throw e;
+    }
+    return { Id: stored.id };
+  }
+
+  listFirewallRules(ref: string): FirewallRuleView[] {
+    const net = this.#bridgeNetwork(ref);
+    return this.store.firewallRules(net.id).map((r) => ({
+      Id: r.id,
+      ...(r.containerId ? { containerId: r.containerId } : {}),
+      ...r.rule,
+    }));
+  }
+
+  deleteFirewallRule(ref: string, ruleId: string): void {
+    const net = this.#bridgeNetwork(ref);
+    if (!this.store.deleteFirewallRule(net.id, ruleId)) {
+      throw PolisError.notFound(`network ${net.name} has no firewall rule ${ruleId}`);
+    }
+    this.syncRules();
+  }
+
+  #bridgeNetwork(ref: string): NetworkRecord {
+    if (PREDEFINED.includes(ref) && ref !== DEFAULT_NETWORK) {
+      throw PolisError.invalid(`the ${ref} network has no firewall rules: use a bridge network`);
+    }
+    return this.store.get(ref);
+  }
 
   #inspect(n: NetworkRecord): NetworkInspect {
     const containers: NetworkInspect["Containers"] = {};
@@ -411,10 +484,15 @@ export class Networking implements NetworkApi {
     dns?: string[];
     addHosts?: string[];
     networkAliases?: string[];
+    firewall?: FirewallRule[];
   }): string {
     const m = spec.networkMode ?? "none";
     const ports = (spec.publish ?? []).flatMap(parsePublish);
     for (const d of spec.dns ?? []) ipToInt(d);
+    for (const r of spec.firewall ?? []) validateRule(r);
+    if (spec.firewall?.length && (m === "none" || m === "host" || m.startsWith("container:"))) {
+      throw PolisError.invalid(`firewall rules need a bridge network, not --network ${m}`);
+    }
     for (const h of spec.addHosts ?? []) parseAddHost(h);
     if (spec.networkAliases?.length && !this.#userNetwork(m)) {
       throw PolisError.invalid(

@@ -43,6 +43,25 @@ export interface ContainerCreateSpec {
   addHosts?: string[];
   /** More names of the container on its user-defined network's DNS (`--network-alias`). */
   networkAliases?: string[];
+  /** The container's firewall rules, on every network it joins (first match wins). */
+  firewall?: FirewallRuleSpec[];
+}
+
+/** Allow or deny traffic to (ingress) or from (egress) a container or network. */
+export interface FirewallRuleSpec {
+  direction: "ingress" | "egress";
+  action: "allow" | "deny";
+  /** The peer's addresses (default: any). */
+  cidr?: string;
+  /** Destination port (tcp or udp). */
+  port?: number;
+  protocol?: "tcp" | "udp" | "icmp" | "all";
+}
+
+/** A stored firewall rule of a network (`containerId`: only for that container). */
+export interface FirewallRuleView extends FirewallRuleSpec {
+  Id: string;
+  containerId?: string;
 }
 
 export type ContainerStatus =
@@ -328,4 +347,11 @@ export interface NetworkApi {
   disconnectNetwork(idOrName: string, container: string, force?: boolean): Promise<void>;
   /** Removes every user-defined network no container uses; returns their names. */
   pruneNetworks(): Promise<string[]>;
+  /** Adds a firewall rule to a network (or to one container on it), enforced at once. */
+  addFirewallRule(
+    idOrName: string,
+    rule: FirewallRuleSpec & { container?: string },
+  ): { Id: string };
+  listFirewallRules(idOrName: string): FirewallRuleView[];
+  deleteFirewallRule(idOrName: string, ruleId: string): void;
 }

@@ -17,5 +17,6 @@ export * from "./files.ts";
 export * from "./bridge.ts";
 export * from "./ports.ts";
 export * from "./nat.ts";
+export * from "./firewall.ts";
 export * from "./dns_message.ts";
 export * from "./dns_server.ts";

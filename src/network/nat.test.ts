@@ -8,7 +8,10 @@ const nets = [
 ];
 
 Deno.test("no networks: the script only removes the table (whether or not it exists)", () => {
-  assertEquals(natScript("t", [], { egress: true }), "add table ip t\ndelete table ip t\n");
+  assertEquals(
+    natScript("t", [], { egress: true }),
+    "add table ip t\ndelete table ip t\nadd table bridge t\ndelete table bridge t\n",
+  );
 });
 
 Deno.test("networks are isolated from each other; internal ones talk only to themselves", () => {
@@ -40,6 +43,21 @@ Deno.test("without egress nothing is routed from a Polis bridge to another inter
   ));
 });
 
+Deno.test("firewall rules go into their own chain and into the bridge table", () => {
+  const s = natScript("t", nets, {
+    egress: true,
+    firewall: [{
+      bridge: "pbr-a",
+      subnet: "10.9.1.0/24",
+      address: "10.9.1.2",
+      rules: [{ direction: "ingress", action: "deny", port: 80 }],
+    }],
+  });
+  ok(s.includes("add chain ip t firewall { type filter hook forward priority -10;"));
+  ok(s.includes("add rule ip t firewall ip daddr 10.9.1.2 tcp dport 80 drop"));
+  ok(s.includes("add rule bridge t forward ip daddr 10.9.1.2 tcp dport 80 drop"));
+});
+
 Deno.test({
   name: "the generated script is valid nftables (nft --check)",
   ignore: Deno.uid() !== 0,
@@ -54,6 +72,16 @@ Deno.test({
       // "delete table" of a missing table is checked against the kernel: skip that part.
       const script = natScript(`polis_chk_${crypto.randomUUID().slice(0, 6)}`, nets, {
         egress: false,
+        firewall: [{
+          bridge: "pbr-a",
+          subnet: "10.9.1.0/24",
+          rules: [{ direction: "egress", action: "deny", cidr: "10.0.0.0/8", protocol: "udp" }],
+        }, {
+          bridge: "pbr-b",
+          subnet: "10.9.2.0/24",
+          address: "10.9.2.2",
+          rules: [{ direction: "ingress", action: "allow", port: 22 }],
+        }],
       }).split("\n").filter((l) => !l.startsWith("delete")).join("\n");
       await w.write(new TextEncoder().encode(script));
       await w.close();

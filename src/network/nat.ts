@@ -16,6 +16,7 @@
 
 import { PolisError } from "../core/mod.ts";
 import { nft } from "./ports.ts";
+import { compileFirewall, type FirewallTarget } from "./firewall.ts";
 
 /** What the rules need of a network. */
 export interface NatNetwork {
@@ -27,6 +28,8 @@ export interface NatNetwork {
 export interface NatOptions {
   /** Allow routing from Polis bridges to other interfaces (default: the host's ip_forward). */
   egress: boolean;
+  /** Firewall rules of networks and containers (see firewall.ts). */
+  firewall?: FirewallTarget[];
 }
 
 function q(name: string): string {
@@ -42,13 +45,29 @@ function set(names: string[]): string {
 export function natScript(table: string, nets: NatNetwork[], opts: NatOptions): string {
   const t = `ip ${table}`;
   // "add" then "delete" makes the delete succeed whether or not the table existed.
-  const lines = [`add table ${t}`, `delete table ${t}`];
+  const b = `bridge ${table}`;
+  const lines = [`add table ${t}`, `delete table ${t}`, `add table ${b}`, `delete table ${b}`];
+  const fw = (opts.firewall ?? []).map(compileFirewall);
+  if (fw.some((f) => f.bridge.length)) {
+    lines.push(
+      `add table ${b}`,
+      `add chain ${b} forward { type filter hook forward priority filter; policy accept; }`,
+      ...fw.flatMap((f) => f.bridge.map((r) => `add rule ${b} forward ${r}`)),
+    );
+  }
   if (!nets.length) return lines.join("\n") + "\n";
   lines.push(
     `add table ${t}`,
     `add chain ${t} forward { type filter hook forward priority filter; policy accept; }`,
     `add chain ${t} postrouting { type nat hook postrouting priority srcnat; policy accept; }`,
   );
+  if (fw.some((f) => f.ip.length)) {
+    // Before the isolation rules (priority filter): its accepts cannot undo their drops.
+    lines.push(
+      `add chain ${t} firewall { type filter hook forward priority -10; policy accept; }`,
+      ...fw.flatMap((f) => f.ip.map((r) => `add rule ${t} firewall ${r}`)),
+    );
+  }
   const bridges = nets.map((n) => n.bridge);
   const rule = (chain: string, r: string) => lines.push(`add rule ${t} ${chain} ${r}`);
   for (const n of nets.filter((n) => n.internal)) {

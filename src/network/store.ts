@@ -19,6 +19,7 @@ import {
   type Subnet,
   subnetText,
 } from "./cidr.ts";
+import { type FirewallRule, validateRule } from "./firewall.ts";
 
 export interface NetworkRecord {
   id: string;
@@ -47,6 +48,15 @@ export interface Endpoint {
   ifname: string;
   /** Extra names of the container on this network (`--network-alias`), for the DNS. */
   aliases: string[];
+}
+
+/** A firewall rule as stored: of a network, or of one container on it. */
+export interface StoredRule {
+  id: string;
+  networkId: string;
+  containerId?: string;
+  rule: FirewallRule;
+  created: string;
 }
 
 export interface NewNetwork {
@@ -135,6 +145,13 @@ export class NetworkStore {
     const cols = db.prepare("PRAGMA table_info(network_endpoints)").all() as unknown as {
       name: string;
     }[];
+    db.exec(`CREATE TABLE IF NOT EXISTS network_firewall (
+      id TEXT PRIMARY KEY,
+      network_id TEXT NOT NULL,
+      container_id TEXT,
+      rule TEXT NOT NULL,
+      created TEXT NOT NULL
+    )`);
     if (!cols.some((c) => c.name === "aliases")) {
       db.exec("ALTER TABLE network_endpoints ADD COLUMN aliases TEXT NOT NULL DEFAULT '[]'");
     }
@@ -238,6 +255,50 @@ export class NetworkStore {
     return n;
   }
 
+  /** Adds a firewall rule to a network (or to one container on it); returns its id. */
+  addFirewallRule(networkId: string, rule: FirewallRule, containerId?: string): StoredRule {
+    const r: StoredRule = {
+      id: newId().slice(0, 16),
+      networkId,
+      ...(containerId ? { containerId } : {}),
+      rule: validateRule(rule),
+      created: new Date().toISOString(),
+    };
+    this.db.prepare(
+      "INSERT INTO network_firewall (id, network_id, container_id, rule, created) VALUES (?, ?, ?, ?, ?)",
+    ).run(r.id, networkId, containerId ?? null, JSON.stringify(r.rule), r.created);
+    return r;
+  }
+
+  /** A network's firewall rules, in the order they were added. */
+  firewallRules(networkId: string): StoredRule[] {
+    const rows = this.db.prepare(
+      "SELECT * FROM network_firewall WHERE network_id = ? ORDER BY created, rowid",
+    ).all(networkId) as unknown as {
+      id: string;
+      network_id: string;
+      container_id: string | null;
+      rule: string;
+      created: string;
+    }[];
+    return rows.map((r) => ({
+      id: r.id,
+      networkId: r.network_id,
+      ...(r.container_id ? { containerId: r.container_id } : {}),
+      rule: JSON.parse(r.rule),
+      created: r.created,
+    }));
+  }
+
+  /** Deletes one rule of a network; false when it has no such rule. */
+  deleteFirewallRule(networkId: string, id: string): boolean {
+    const r = this.db.prepare("DELETE FROM network_firewall WHERE network_id = ? AND id = ?").run(
+      networkId,
+      id,
+    );
+    return Number(r.changes) > 0;
+  }
+
   /** Deletes a network record; refuses while containers are attached. */
   delete(id: string): void {
     transaction(this.db, () => {
@@ -250,6 +311,7 @@ export class NetworkStore {
         );
       }
       this.db.prepare("DELETE FROM network_networks WHERE id = ?").run(id);
+      this.db.prepare("DELETE FROM network_firewall WHERE network_id = ?").run(id);
     });
   }
 
@@ -348,6 +410,7 @@ export class NetworkStore {
     return transaction(this.db, () => {
       const eps = this.endpointsOfContainer(containerId);
       this.db.prepare("DELETE FROM network_endpoints WHERE container_id = ?").run(containerId);
+      this.db.prepare("DELETE FROM network_firewall WHERE container_id = ?").run(containerId);
       return eps;
     });
   }

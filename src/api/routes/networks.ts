@@ -8,6 +8,7 @@ import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import { PolisError } from "../../core/mod.ts";
 import type { EngineApi, NetworkApi } from "../../engine/types.ts";
 import { errors, json } from "./common.ts";
+import { FirewallRuleBody } from "../schemas.ts";
 
 const tags = ["networks"];
 
@@ -144,6 +145,51 @@ const prune = createRoute({
   },
 });
 
+const RuleCreateBody = FirewallRuleBody.extend({
+  container: z.string().min(1).optional().openapi({
+    description: "Only for this container on the network (name or id)",
+  }),
+}).openapi("FirewallRuleRequest");
+
+const RuleView = FirewallRuleBody.extend({
+  Id: z.string(),
+  containerId: z.string().optional(),
+}).openapi("FirewallRuleView");
+
+const addRule = createRoute({
+  method: "post",
+  path: "/v1/networks/{id}/rules",
+  tags,
+  summary: "Add a firewall rule to a network or one container on it (enforced at once)",
+  request: {
+    params: NetworkParam,
+    body: { required: true, content: { "application/json": { schema: RuleCreateBody } } },
+  },
+  responses: { 201: json(z.object({ Id: z.string() }), "Added"), ...errors(400, 404, 409, 503) },
+});
+
+const listRules = createRoute({
+  method: "get",
+  path: "/v1/networks/{id}/rules",
+  tags,
+  summary: "List a network's firewall rules, in evaluation order",
+  request: { params: NetworkParam },
+  responses: { 200: json(z.array(RuleView), "Rules"), ...errors(404, 503) },
+});
+
+const deleteRule = createRoute({
+  method: "delete",
+  path: "/v1/networks/{id}/rules/{rule}",
+  tags,
+  summary: "Remove a firewall rule",
+  request: {
+    params: NetworkParam.extend({
+      rule: z.string().min(1).openapi({ param: { name: "rule", in: "path" } }),
+    }),
+  },
+  responses: { 204: { description: "Removed" }, ...errors(404, 503) },
+});
+
 export function networkRoutes(app: OpenAPIHono, engine: EngineApi): void {
   const nets = (): NetworkApi => {
     if (!engine.networks) {
@@ -167,6 +213,16 @@ export function networkRoutes(app: OpenAPIHono, engine: EngineApi): void {
   app.openapi(disconnect, async (c) => {
     const b = c.req.valid("json");
     await nets().disconnectNetwork(c.req.valid("param").id, b.container, b.force ?? false);
+    return c.body(null, 204);
+  });
+  app.openapi(
+    addRule,
+    (c) => c.json(nets().addFirewallRule(c.req.valid("param").id, c.req.valid("json")), 201),
+  );
+  app.openapi(listRules, (c) => c.json(nets().listFirewallRules(c.req.valid("param").id), 200));
+  app.openapi(deleteRule, (c) => {
+    const p = c.req.valid("param");
+    nets().deleteFirewallRule(p.id, p.rule);
     return c.body(null, 204);
   });
   app.openapi(remove, async (c) => {
