@@ -112,6 +112,25 @@ export function libc(): LibcSymbols {
   return symbols;
 }
 
+export type LibcSymbolName = keyof Symbols;
+
+/**
+ * Binds `names` now, in one dlopen: a process that knows what it will call (the container's
+ * init) pays one binding instead of about 0.3 ms per symbol on first use.
+ */
+export function bindNow(names: readonly LibcSymbolName[]): void {
+  const lazy = libc() as unknown as Record<string, unknown>;
+  const todo = names.filter((n) => Object.getOwnPropertyDescriptor(lazy, n)?.get !== undefined);
+  if (todo.length === 0) return;
+  const defs = Object.fromEntries(todo.map((n) => [n, SYMBOLS[n]])) as unknown as Symbols;
+  const lib = Deno.dlopen("libc.so.6", defs);
+  handles.push(lib);
+  const bound = lib.symbols as unknown as Record<string, unknown>;
+  for (const n of todo) {
+    Object.defineProperty(lazy, n, { value: bound[n], enumerable: true });
+  }
+}
+
 /** The calling thread's errno. Call immediately after the failing call. */
 export function errno(): number {
   const p = libc().__errno_location();

@@ -10,7 +10,7 @@
  */
 export * from "./errno.ts";
 export * from "./arch.ts";
-export { errno, libc } from "./libc.ts";
+export { bindNow, errno, libc, type LibcSymbolName } from "./libc.ts";
 export { cstr, cstrArray } from "./cstr.ts";
 export * from "./ns.ts";
 export * from "./mount.ts";

@@ -132,7 +132,10 @@ export class Engine implements EngineApi {
         return undefined;
       }
     };
-    this.#rt = { stateRoot: `${opts.runDir}/runtime` };
+    // A loaded setup Worker waits for the next create: 30-50 ms less per start (no isolate
+    // to make on the way), for about 9 MiB while it waits; the runtime ends it after a
+    // minute without creates, so an idle edge daemon does not keep it.
+    this.#rt = { stateRoot: `${opts.runDir}/runtime`, spareSetupWorker: true };
     this.#reaper = new runtime.Reaper();
     this.#cgroupParent = (opts.cgroupParent ?? "polis").replace(/\/+$/, "");
   }
@@ -146,6 +149,7 @@ export class Engine implements EngineApi {
 
   async close(): Promise<void> {
     this.#reaper.close();
+    runtime.dropSpareWorker();
     // Containers keep running (live restore); only our handles go.
     for (const l of this.#live.values()) l.writer.close();
     this.networks.close();

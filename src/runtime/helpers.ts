@@ -195,6 +195,15 @@ class SetupWorker {
 
 /** A loaded, unused worker kept for the next create (see `spareWorker`). */
 let spare: SetupWorker | null = null;
+/** Pending creation of the next spare, and the timer that ends an unused one. */
+let spareTimer: ReturnType<typeof setTimeout> | undefined;
+let idleTimer: ReturnType<typeof setTimeout> | undefined;
+
+/**
+ * How long a spare worker is kept without a create: it costs memory (a V8 isolate) that an
+ * edge device should get back once a burst of starts is over.
+ */
+export const SPARE_IDLE_MS = 60_000;
 
 /** The spare worker if there is one, else a new one; null where workers cannot load. */
 function takeWorker(): SetupWorker | null {
@@ -204,10 +213,29 @@ function takeWorker(): SetupWorker | null {
 }
 
 /**
+ * Makes the next create's worker once the current create's synchronous part is done: a new
+ * Worker blocks this thread for 10-20 ms (a new isolate), which then overlaps the init's
+ * start-up (another process) instead of delaying this create.
+ */
+function scheduleSpare(): void {
+  if (spare !== null || spareTimer !== undefined) return;
+  spareTimer = setTimeout(() => {
+    spareTimer = undefined;
+    spare ??= SetupWorker.start();
+    if (spare === null) return;
+    if (idleTimer !== undefined) clearTimeout(idleTimer);
+    idleTimer = setTimeout(dropSpareWorker, SPARE_IDLE_MS);
+    Deno.unrefTimer(Number(idleTimer));
+  }, 0);
+}
+
+/**
  * Ends the spare setup worker kept by `spareWorker` creates, if any (a live Worker keeps the
- * process running).
+ * process running), and cancels one about to be made.
  */
 export function dropSpareWorker(): void {
+  for (const t of [spareTimer, idleTimer]) if (t !== undefined) clearTimeout(t);
+  spareTimer = idleTimer = undefined;
   spare?.terminate();
   spare = null;
 }
@@ -248,7 +276,7 @@ class WorkerInit implements PendingInit {
       goFd: goRead,
     });
     // The next create's worker, made while this one's init starts (that takes longer).
-    if (job.spareWorker && spare === null) spare = SetupWorker.start();
+    if (job.spareWorker) scheduleSpare();
     return init;
   }
 

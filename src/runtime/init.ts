@@ -10,8 +10,10 @@
  */
 
 import {
+  bindNow,
   CLONE_NEWCGROUP,
   ErrnoError,
+  type LibcSymbolName,
   O_APPEND,
   O_CLOEXEC,
   O_CREAT,
@@ -29,6 +31,39 @@ import type { DeferredCgroupMount } from "./rootfs.ts";
 import { lookPath, pathFromEnv } from "./lookpath.ts";
 import { applyCredentials } from "./creds.ts";
 import { PLAN_FILE } from "./state.ts";
+
+/**
+ * The libc symbols a typical init calls, bound in one go at its start (binding them one by
+ * one on first use costs about 6 ms of the container's start).
+ */
+const INIT_SYMBOLS: readonly LibcSymbolName[] = [
+  "__errno_location",
+  "fcntl",
+  "read",
+  "write",
+  "open",
+  "close",
+  "dup2",
+  "socket",
+  "ioctl",
+  "mount",
+  "umount2",
+  "syscall",
+  "symlink",
+  "chdir",
+  "statvfs",
+  "sethostname",
+  "poll",
+  "unshare",
+  "prctl",
+  "setgroups",
+  "setresgid",
+  "setresuid",
+  "umask",
+  "sigprocmask",
+  "prlimit",
+  "execve",
+];
 
 /** What the init holds between setup and start. */
 interface Prepared {
@@ -190,6 +225,7 @@ export function runInit(args: string[], env: InitEnv = realEnv): number {
   let plan: InitPlan;
   let prep: Prepared;
   try {
+    if (env === realEnv) bindNow(INIT_SYMBOLS);
     sys.setCloexec(syncFd, true);
     if (!waitForGo(env)) return 1;
     plan = JSON.parse(env.files.readFile(`${stateDir}/${PLAN_FILE}`)) as InitPlan;
