@@ -399,13 +399,35 @@ function threadNamespaces(): Set<string> {
 }
 
 /** Pids whose parent is this process. */
+/** Tools and polis CLIs/daemons that other test files run from this same process. */
+const OTHER_TESTS_TOOLS = [
+  "nft",
+  "ss",
+  "tar",
+  "cp",
+  "umoci",
+  "skopeo",
+  "docker-registry",
+  "umount",
+];
+
+/**
+ * This process's children that could be a container's init or helper. `deno test --parallel`
+ * runs other test files in this process too: their CLI and daemon processes (`main.ts CMD`)
+ * and tools come and go meanwhile and are left out.
+ */
 function ourChildren(): number[] {
   const pids: number[] = [];
   for (const e of Deno.readDirSync("/proc")) {
     if (!/^\d+$/.test(e.name)) continue;
     try {
       const m = /^PPid:\s+(\d+)$/m.exec(Deno.readTextFileSync(`/proc/${e.name}/status`));
-      if (m && Number(m[1]) === Deno.pid) pids.push(Number(e.name));
+      if (!m || Number(m[1]) !== Deno.pid) continue;
+      const argv = Deno.readTextFileSync(`/proc/${e.name}/cmdline`).split("\0");
+      const main = argv.findIndex((a) => a.endsWith("/main.ts"));
+      if (main >= 0 && !(argv[main + 1] ?? "").startsWith("_")) continue;
+      if (OTHER_TESTS_TOOLS.includes((argv[0] ?? "").split("/").pop()!)) continue;
+      pids.push(Number(e.name));
     } catch {
       // gone
     }
