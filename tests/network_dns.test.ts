@@ -163,6 +163,21 @@ daemonTest(
         match(alias.stderr, /user-defined networks/);
       });
 
+      await t.step("after a daemon restart the names still resolve", async () => {
+        await d.restart();
+        const out = await d.ok([
+          "run",
+          "--rm",
+          "--network",
+          netA,
+          "busybox",
+          "sh",
+          "-c",
+          `ping -c1 -W2 ${alias} >/dev/null && echo alias-ok`,
+        ]);
+        assertEquals(out.trim(), "alias-ok");
+      });
+
       await t.step("network rm stops the DNS server", async () => {
         const listening = () => {
           const out = new Deno.Command("ss", { args: ["-Hlntu"] }).outputSync();
