@@ -39,8 +39,18 @@ async function attachAndStart(ctx: CommandContext, id: string, autoRemove: boole
   let wait: PendingWait | undefined;
   let logs: LogStream | undefined;
   try {
-    wait = await client.registerWait(id);
-    logs = await client.openLogs(id, { follow: true });
+    // Both are in place before the start; asked for together, they cost one round trip.
+    const [w, l] = await Promise.allSettled([
+      client.registerWait(id),
+      client.openLogs(id, { follow: true }),
+    ]);
+    if (w.status === "rejected" || l.status === "rejected") {
+      if (w.status === "fulfilled") w.value.cancel();
+      if (l.status === "fulfilled") l.value.close();
+      throw w.status === "rejected" ? w.reason : (l as PromiseRejectedResult).reason;
+    }
+    wait = w.value;
+    logs = l.value;
     await client.startContainer(id);
   } catch (err) {
     logs?.close();
