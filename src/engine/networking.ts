@@ -28,6 +28,7 @@ import {
   parseSubnet,
   pickSubnet,
   type PortMapping,
+  PortProxy,
   resolvConf,
   subnetText,
   validateRule,
@@ -55,6 +56,12 @@ export interface NetworkingOptions {
    * host already forwards IPv4 (net.ipv4.ip_forward=1); Polis never changes that setting.
    */
   egress?: boolean;
+  /**
+   * How published ports reach containers: "nft" (kernel DNAT, the default where the `nft` tool
+   * exists) or "proxy" (the daemon relays them itself; env POLIS_PORT_DRIVER). Without nft
+   * there is also no isolation, NAT or firewall: Polis logs that once.
+   */
+  portDriver?: "nft" | "proxy";
   /**
    * Where the embedded DNS sends names it does not know (env POLIS_DNS_UPSTREAM, comma
    * separated). None (the default): it answers REFUSED, and no query leaves the host.
@@ -98,12 +105,24 @@ export class Networking implements NetworkApi {
   /** The embedded DNS server of each user-defined network, by network id. */
   readonly #dns = new Map<string, DnsServer>();
   readonly #upstream: string[];
+  /** Published ports through the daemon, where nftables is missing (or asked for). */
+  readonly proxy = new PortProxy();
+  readonly portDriver: "nft" | "proxy";
+  readonly #hasNft: boolean;
 
   constructor(db: DatabaseSync, readonly opts: NetworkingOptions = {}) {
     this.store = new NetworkStore(db);
     this.#pool = opts.pool ?? DEFAULT_POOL;
     this.ports = new NftPorts(nftTableName(opts.root ?? "/var/lib/polis"));
     this.nat = new NftNetworkRules(`${this.ports.table}_net`);
+    this.#hasNft = nftAvailable();
+    const driver = opts.portDriver ?? Deno.env.get("POLIS_PORT_DRIVER");
+    this.portDriver = driver === "proxy" || !this.#hasNft ? "proxy" : "nft";
+    if (!this.#hasNft) {
+      logger.warn(
+        "nft is not installed: published ports go through the daemon; no isolation, NAT or firewall rules",
+      );
+    }
     this.#upstream = opts.dnsUpstream ??
       (Deno.env.get("POLIS_DNS_UPSTREAM") ?? "").split(",").map((s) => s.trim()).filter(Boolean);
     if (!this.store.find(DEFAULT_NETWORK)) {
@@ -129,6 +148,7 @@ export class Networking implements NetworkApi {
   }
 
   close(): void {
+    this.proxy.close();
     for (const s of this.#dns.values()) s.close();
     this.#dns.clear();
     this.driver.close();
@@ -185,6 +205,7 @@ export class Networking implements NetworkApi {
    * and the default one while it has containers.
    */
   syncRules(): void {
+    if (!this.#hasNft) return;
     const nets = this.store.list().filter((n) =>
       n.name !== DEFAULT_NETWORK || this.store.endpointsOf(n.id).length > 0
     );
@@ -361,7 +382,7 @@ export class Networking implements NetworkApi {
       const spec = this.containerSpec(c.id);
       if (spec?.publish?.length) {
         try {
-          this.ports.remove(spec.publish.flatMap(parsePublish), ep.address);
+          this.#unpublish(spec.publish.flatMap(parsePublish), ep.address);
         } catch (e) {
           logger.warn("unpublish ports", { id: c.id, error: String(e) });
         }
@@ -405,6 +426,9 @@ export class Networking implements NetworkApi {
         );
       }
       containerId = c.id;
+    }
+    if (!this.#hasNft) {
+      throw PolisError.precondition("firewall rules need nftables (the nft tool is not installed)");
     }
     const stored = this.store.addFirewallRule(net.id, rule, containerId);
     try {
@@ -655,8 +679,12 @@ export class Networking implements NetworkApi {
       // One default route: through the first network.
       await this.driver.attach(net, ep, netns, i === 0 && !net.internal);
       if (i === 0 && ports.length) {
-        allowLocalnet(net.bridge);
-        this.ports.add(ports, ep.address);
+        if (this.portDriver === "proxy") {
+          await this.proxy.add(ports, ep.address);
+        } else {
+          allowLocalnet(net.bridge);
+          this.ports.add(ports, ep.address);
+        }
       }
     }
   }
@@ -665,11 +693,16 @@ export class Networking implements NetworkApi {
   teardown(c: NetContainer): void {
     const eps = this.store.endpointsOfContainer(c.id);
     try {
-      if (eps[0]) this.ports.remove(publishedPorts(c), eps[0].address);
+      if (eps[0]) this.#unpublish(publishedPorts(c), eps[0].address);
     } catch (e) {
       logger.warn("unpublish ports", { id: c.id, error: String(e) });
     }
     for (const ep of eps) this.#detachQuiet(ep);
+  }
+
+  #unpublish(ports: PortMapping[], address: string): void {
+    if (this.portDriver === "proxy") this.proxy.remove(ports, address);
+    else this.ports.remove(ports, address);
   }
 
   /** inspect's NetworkSettings.Ports, docker's shape: {"80/tcp": [{HostIp, HostPort}]}. */
@@ -747,6 +780,16 @@ export class Networking implements NetworkApi {
       Gateway: first?.Gateway ?? "",
       MacAddress: first?.MacAddress ?? "",
     };
+  }
+}
+
+/** Whether the nft tool can be run. */
+function nftAvailable(): boolean {
+  try {
+    return new Deno.Command("nft", { args: ["--version"], stdout: "null", stderr: "null" })
+      .outputSync().success;
+  } catch {
+    return false;
   }
 }
 

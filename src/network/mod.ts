@@ -18,5 +18,6 @@ export * from "./bridge.ts";
 export * from "./ports.ts";
 export * from "./nat.ts";
 export * from "./firewall.ts";
+export * from "./proxy.ts";
 export * from "./dns_message.ts";
 export * from "./dns_server.ts";
