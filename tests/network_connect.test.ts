@@ -43,6 +43,7 @@ daemonTest("network connect, disconnect, prune and --network container:", async 
       const n = await nets();
       assertEquals(Object.keys(n).sort(), [netA, netB].sort());
       assertEquals(n[netB].IPAddress, want);
+      assertEquals(n[netB].Aliases, [`cc-alias-${tag}`]);
       const out = await d.ok([
         "run",
         "--rm",

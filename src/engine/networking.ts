@@ -744,6 +744,7 @@ export class Networking implements NetworkApi {
         IPAddress: ep.address,
         IPPrefixLen: ep.prefixLen,
         MacAddress: ep.mac,
+        ...(ep.aliases.length ? { Aliases: ep.aliases } : {}),
       };
       if (running) {
         try {

@@ -327,6 +327,8 @@ export interface EndpointSettings {
   IPAddress: string;
   IPPrefixLen: number;
   MacAddress: string;
+  /** Its names on the network's DNS besides its name (`--network-alias`). */
+  Aliases?: string[];
   /** Traffic counters of the container's interface (Polis extension). */
   Stats?: { RxBytes: number; RxPackets: number; TxBytes: number; TxPackets: number };
 }
