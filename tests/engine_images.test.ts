@@ -21,6 +21,11 @@ daemonTest("local images load, list, tag, inspect and remove as with docker", as
     match(out, /Loaded image/);
   });
 
+  await t.step("an OCI layout directory loads too", async () => {
+    const out = await d.ok(["load", "-i", imgs.ociDir]);
+    match(out, /Loaded image/);
+  });
+
   await t.step("load reads an archive from stdin", async () => {
     const variant = await busyboxVariant({ name: "polis-test/stdin:1", cmd: ["true"] });
     const cmd = new Deno.Command(Deno.execPath(), {

@@ -84,8 +84,17 @@ export const loadCommand: Command = {
   },
   async run(ctx, args) {
     const input = args.string("input");
-    let stream: ReadableStream<Uint8Array>;
-    if (input !== undefined && input !== "-") {
+    let stream: ReadableStream<Uint8Array> | { path: string };
+    let isDir = false;
+    try {
+      isDir = input !== undefined && input !== "-" && Deno.statSync(input).isDirectory;
+    } catch {
+      // a missing file is reported by the open below
+    }
+    if (isDir) {
+      // An OCI layout directory cannot be streamed: the daemon (on this machine) reads it.
+      stream = { path: input!.startsWith("/") ? input! : `${Deno.cwd()}/${input}` };
+    } else if (input !== undefined && input !== "-") {
       try {
         stream = (await Deno.open(input)).readable;
       } catch (err) {
