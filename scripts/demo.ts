@@ -4,7 +4,7 @@
  * logs, stop, rm. Uses a temp root and removes everything afterwards.
  */
 
-import { TestDaemon } from "../tests/helpers/daemon.ts";
+import { allocTestBridge, TestDaemon } from "../tests/helpers/daemon.ts";
 import { busyboxImages } from "../tests/helpers/image.ts";
 
 if (Deno.uid() !== 0) {
@@ -12,7 +12,13 @@ if (Deno.uid() !== 0) {
   Deno.exit(1);
 }
 
-const d = new TestDaemon("demo");
+// The demo's daemon gets its own default bridge, so it never disturbs a real polis0.
+const net = allocTestBridge();
+const d = new TestDaemon("demo", undefined, {
+  defaultNetwork: "bridge",
+  bridge: net.bridge,
+  bridgeSubnet: net.subnet,
+});
 const port = 18000 + Math.floor(Math.random() * 2000);
 
 async function step(args: string[]): Promise<string> {
@@ -36,15 +42,15 @@ try {
     "-d",
     "--name",
     "web",
-    "--network",
-    "host",
+    "-p",
+    `127.0.0.1:${port}:80`,
     "--memory",
     "32m",
     "busybox",
     "sh",
     "-c",
     `mkdir -p /www && echo '<h1>Hello from Polis</h1>' > /www/index.html && ` +
-    `echo "serving on 127.0.0.1:${port}" && exec httpd -f -v -p 127.0.0.1:${port} -h /www`,
+    `echo "serving on port 80" && exec httpd -f -v -p 80 -h /www`,
   ]);
   await step(["ps"]);
 
@@ -67,4 +73,6 @@ try {
   console.log("\ndemo: ok");
 } finally {
   await d.cleanup();
+  await new Deno.Command("ip", { args: ["link", "del", net.bridge], stderr: "null" }).output();
+  net.release();
 }

@@ -8,12 +8,16 @@ need=()
 if ! [ -x /bin/busybox ] || ldd /bin/busybox >/dev/null 2>&1; then need+=(busybox-static); fi
 command -v umoci >/dev/null || need+=(umoci)
 command -v skopeo >/dev/null || need+=(skopeo)
+# Networking: published ports, isolation, NAT and firewall rules go through nft; tests use ss/ip.
+command -v nft >/dev/null || need+=(nftables)
+command -v ss >/dev/null || need+=(iproute2)
 # The real distribution registry the pull tests start on 127.0.0.1.
 [ -x /usr/bin/docker-registry ] || need+=(docker-registry)
 if [ "${POLIS_BENCH_DEPS:-0}" = 1 ]; then
   command -v runc >/dev/null || need+=(runc)
   command -v podman >/dev/null || need+=(podman)
   command -v hyperfine >/dev/null || need+=(hyperfine)
+  command -v wrk >/dev/null || need+=(wrk)
 fi
 
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi

@@ -50,6 +50,11 @@ export async function runDaemon(args: string[]): Promise<number> {
       runDir: opts.runDir,
       cgroupParent: opts.cgroupParent,
       offline: opts.offline,
+      network: {
+        defaultNetwork: opts.defaultNetwork,
+        defaultBridge: opts.bridge,
+        defaultSubnet: opts.bridgeSubnet,
+      },
       overlay: opts.storageDriver === "auto" ? undefined : opts.storageDriver === "overlay",
     });
   } catch (e) {

@@ -12,6 +12,9 @@ Deno.test("daemon options default to /var/lib/polis and /run/polis", () => {
     cgroupParent: "polis",
     storageDriver: "auto",
     offline: false,
+    defaultNetwork: "bridge",
+    bridge: undefined,
+    bridgeSubnet: undefined,
   });
   const off = parseDaemonArgs(["--offline"], noEnv);
   assertEquals(off !== "help" && off.offline, true);
@@ -31,4 +34,5 @@ Deno.test("daemon refuses unknown flags, bad tcp and relative paths", () => {
   throws(() => parseDaemonArgs(["--tcp", "nope"], noEnv), /invalid --tcp/);
   throws(() => parseDaemonArgs(["--root", "rel"], noEnv), /absolute path/);
   throws(() => parseDaemonArgs(["--socket"], noEnv), /needs an argument/);
+  throws(() => parseDaemonArgs(["--bridge", "a-name-far-too-long"], noEnv), /invalid --bridge/);
 });

@@ -14,6 +14,11 @@ export interface DaemonOptions {
   storageDriver: "overlay" | "copy" | "auto";
   /** Pull only from registries on this machine. */
   offline: boolean;
+  /** Network of containers created without --network (docker's default: "bridge"). */
+  defaultNetwork: string;
+  /** Device name and subnet of the default bridge network. */
+  bridge?: string;
+  bridgeSubnet?: string;
 }
 
 export const DAEMON_USAGE = `Usage:  polis daemon [OPTIONS]
@@ -30,6 +35,10 @@ Options:
       --storage-driver D     overlay, copy or auto (default auto)
       --offline              pull only from registries on this machine (loopback); env
                              POLIS_OFFLINE=1
+      --default-network N    network of containers run without --network (default bridge;
+                             none, host or a network name)
+      --bridge DEV           device of the default bridge network (default polis0)
+      --bridge-subnet CIDR   subnet of the default bridge network (default 10.231.0.0/16)
   -h, --help                 print this help
 `;
 
@@ -40,6 +49,9 @@ const VALUE_FLAGS = new Set([
   "--tcp",
   "--cgroup-parent",
   "--storage-driver",
+  "--default-network",
+  "--bridge",
+  "--bridge-subnet",
 ]);
 
 export function parseDaemonArgs(
@@ -76,7 +88,13 @@ export function parseDaemonArgs(
     cgroupParent: flags.get("--cgroup-parent") ?? env("POLIS_CGROUP_PARENT") ?? "polis",
     storageDriver: "auto",
     offline: offline || env("POLIS_OFFLINE") === "1",
+    defaultNetwork: flags.get("--default-network") ?? env("POLIS_DEFAULT_NETWORK") ?? "bridge",
+    bridge: flags.get("--bridge"),
+    bridgeSubnet: flags.get("--bridge-subnet"),
   };
+  if (opts.bridge !== undefined && !/^[a-zA-Z0-9_.-]{1,15}$/.test(opts.bridge)) {
+    throw PolisError.invalid(`invalid --bridge "${opts.bridge}": a device name of 1-15 characters`);
+  }
   const driver = flags.get("--storage-driver");
   if (driver !== undefined) {
     if (driver !== "overlay" && driver !== "copy" && driver !== "auto") {

@@ -47,6 +47,8 @@ export interface NetworkingOptions {
   defaultSubnet?: string;
   /** Device name of the default bridge (default polis0). */
   defaultBridge?: string;
+  /** The network of containers created without one: "bridge" (docker's default), "none", … */
+  defaultNetwork?: string;
   /** Where `network create` without --subnet takes a /24 from (default 10.232.0.0/14). */
   pool?: string;
   /** The daemon's root: names its nftables table. */
@@ -510,7 +512,7 @@ export class Networking implements NetworkApi {
     networkAliases?: string[];
     firewall?: FirewallRule[];
   }): string {
-    const m = spec.networkMode ?? "none";
+    const m = spec.networkMode ?? this.opts.defaultNetwork ?? DEFAULT_NETWORK;
     const ports = (spec.publish ?? []).flatMap(parsePublish);
     for (const d of spec.dns ?? []) ipToInt(d);
     for (const r of spec.firewall ?? []) validateRule(r);

@@ -26,8 +26,16 @@ export class TestDaemon {
   #child?: Deno.ChildProcess;
   #log?: Deno.FsFile;
 
-  /** `main` is the entry to run (main.ts, or a bundled polis.js). */
-  constructor(readonly prefix: string, readonly main: string = MAIN) {
+  /**
+   * `main` is the entry to run (main.ts, or a bundled polis.js). Test daemons default to
+   * `--network none` unless `defaultNetwork` says otherwise: parallel daemons must not
+   * share the host's default `polis0` bridge.
+   */
+  constructor(
+    readonly prefix: string,
+    readonly main: string = MAIN,
+    readonly net: { defaultNetwork?: string; bridge?: string; bridgeSubnet?: string } = {},
+  ) {
     this.dir = Deno.makeTempDirSync({ prefix: `polis-${prefix}-` });
     this.root = `${this.dir}/root`;
     this.runDir = `${this.dir}/run`;
@@ -63,6 +71,10 @@ export class TestDaemon {
         this.cgroupParent,
         // Tests never reach a registry off this machine (no DNS, no Docker Hub).
         "--offline",
+        "--default-network",
+        this.net.defaultNetwork ?? "none",
+        ...(this.net.bridge ? ["--bridge", this.net.bridge] : []),
+        ...(this.net.bridgeSubnet ? ["--bridge-subnet", this.net.bridgeSubnet] : []),
       ],
       stdin: "null",
       stdout: "piped",
@@ -255,4 +267,36 @@ export function mountsUnder(dir: string): string[] {
   return Deno.readTextFileSync("/proc/self/mountinfo").split("\n")
     .map((l) => l.split(" ")[4])
     .filter((m) => m && m.startsWith(dir + "/"));
+}
+
+const SUBNET_LOCKS = "/tmp/polis-test-subnets";
+
+/**
+ * A /24 in 10.230.0.0/16 and a bridge name no other test process holds (lock files
+ * created exclusively), for daemons whose default network is a real bridge.
+ */
+export function allocTestBridge(): { bridge: string; subnet: string; release(): void } {
+  Deno.mkdirSync(SUBNET_LOCKS, { recursive: true });
+  const start = Math.floor(Math.random() * 256);
+  for (let k = 0; k < 256; k++) {
+    const n = (start + k) % 256;
+    const lock = `${SUBNET_LOCKS}/${n}`;
+    try {
+      Deno.writeTextFileSync(lock, String(Deno.pid), { createNew: true });
+    } catch {
+      continue;
+    }
+    return {
+      bridge: `ptest${n}`,
+      subnet: `10.230.${n}.0/24`,
+      release: () => {
+        try {
+          Deno.removeSync(lock);
+        } catch {
+          // already gone
+        }
+      },
+    };
+  }
+  throw new Error("no free test subnet in 10.230.0.0/16");
 }
