@@ -7,8 +7,8 @@
  */
 
 import { Buffer } from "node:buffer";
-import { Duplex } from "node:stream";
-import { createZstdDecompress } from "node:zlib";
+import type { Transform } from "node:stream";
+import { createGunzip, createZstdDecompress } from "node:zlib";
 import tar from "tar-stream";
 import { PolisError } from "../core/errors.ts";
 
@@ -91,20 +91,78 @@ export async function decompressed(
     case "none":
       return stream;
     case "gzip":
-      return stream.pipeThrough(
-        new DecompressionStream("gzip") as TransformStream<
-          Uint8Array,
-          Uint8Array
-        >,
-      );
+      return inflateBounded(stream, createGunzip({ chunkSize: OUT_CHUNK }));
     case "zstd":
-      return stream.pipeThrough(
-        Duplex.toWeb(createZstdDecompress()) as unknown as TransformStream<Uint8Array, Uint8Array>,
-      );
+      return inflateBounded(stream, createZstdDecompress({ chunkSize: OUT_CHUNK }));
     default:
       await stream.cancel();
       throw PolisError.invalid(`${what}: ${kind}-compressed content is not supported`);
   }
+}
+
+/** Compressed bytes handed to the inflater at once (see `inflateBounded`). */
+const IN_SLICE = 16 * 1024;
+const OUT_CHUNK = 64 * 1024;
+
+/**
+ * Inflates `input` through a node:zlib transform, pulled by the consumer. Whole-chunk
+ * decompressors (the web DecompressionStream) turn one 64 KiB read of highly
+ * compressible data into one array of many megabytes; here the compressed bytes go in
+ * 16 KiB at a time, and the next slice only when the consumer has taken all the output
+ * of the last, so what is held is bounded by one slice's expansion, in 64 KiB pieces.
+ */
+function inflateBounded(
+  input: ReadableStream<Uint8Array>,
+  z: Transform,
+): ReadableStream<Uint8Array> {
+  const reader = input.getReader();
+  const out: Uint8Array[] = [];
+  let failure: unknown;
+  let ended = false;
+  let wake: (() => void) | undefined;
+  const notify = () => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+  z.on("data", (b: Buffer) => out.push(new Uint8Array(b.buffer, b.byteOffset, b.byteLength)));
+  z.on("end", () => {
+    ended = true;
+    notify();
+  });
+  z.on("error", (e: unknown) => {
+    failure ??= e;
+    notify();
+  });
+  let pending: Uint8Array = new Uint8Array(0);
+  let inputDone = false;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      for (;;) {
+        if (out.length > 0) return controller.enqueue(out.shift()!);
+        if (failure !== undefined) throw failure;
+        if (ended) return controller.close();
+        if (pending.byteLength === 0 && !inputDone) {
+          const r = await reader.read();
+          if (r.done) inputDone = true;
+          else pending = r.value;
+        }
+        const step = new Promise<void>((resolve) => (wake = resolve));
+        if (pending.byteLength > 0) {
+          const slice = pending.subarray(0, IN_SLICE);
+          pending = pending.subarray(slice.byteLength);
+          z.write(Buffer.from(slice.buffer, slice.byteOffset, slice.byteLength), notify);
+        } else if (inputDone) {
+          z.end();
+        }
+        await step;
+      }
+    },
+    cancel(reason) {
+      z.destroy();
+      return reader.cancel(reason);
+    },
+  }, { highWaterMark: 0 });
 }
 
 /**
