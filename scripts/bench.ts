@@ -5,13 +5,17 @@
  * Measured: `polis run --rm busybox true` (CLI, end to end); the create/start/rm
  * cycle (API); containers started per minute, serial and 4 in parallel; daemon RSS
  * idle and with 50 sleeping containers; GET /v1/containers p50/p99 with 100
- * containers. Targets live in the issues; nothing here asserts them.
+ * containers; HTTP throughput through a published port (nft DNAT) against direct to the
+ * container's address (wrk, from the host); `polis run --rm` on the default bridge against
+ * `podman run --rm` on podman's default network. Targets live in the issues; nothing here
+ * asserts them.
  */
 
 import { TestDaemon } from "../tests/helpers/daemon.ts";
 import { busyboxImages } from "../tests/helpers/image.ts";
 import { PolisClient } from "../src/cli/client.ts";
 import { TestRegistry } from "../tests/helpers/registry.ts";
+import { Rtnl } from "../ffi/mod.ts";
 
 if (Deno.uid() !== 0) {
   console.error("bench: run as root");
@@ -19,7 +23,7 @@ if (Deno.uid() !== 0) {
 }
 
 const RUNS = Number(Deno.env.get("BENCH_RUNS") ?? 20);
-/** BENCH_ONLY=containers or BENCH_ONLY=pull runs one part. */
+/** BENCH_ONLY=containers, BENCH_ONLY=pull or BENCH_ONLY=net runs one part. */
 const ONLY = Deno.env.get("BENCH_ONLY");
 const results: Record<string, number | string> = {};
 
@@ -231,8 +235,9 @@ try {
   await d.ok(["load", "-i", imgs.dockerArchive]);
   const polis = [Deno.execPath(), "run", "-A", "--unstable-net", "--quiet", d.main];
   const env = { POLIS_SOCKET: d.socket };
-  if (ONLY !== "pull") await benchContainers(d, polis, env);
-  if (ONLY !== "containers") await benchPull(polis);
+  if (!ONLY || ONLY === "containers") await benchContainers(d, polis, env);
+  if (!ONLY || ONLY === "pull") await benchPull(polis);
+  if (!ONLY || ONLY === "net") await benchNetwork(d, polis, env);
 
   console.log("\n" + JSON.stringify(results));
 } finally {
@@ -390,4 +395,212 @@ async function cleanupAll(): Promise<void> {
     }
   }
   await Deno.remove(tmp, { recursive: true }).catch(() => {});
+}
+
+/** A TCP port free on 127.0.0.1 right now. */
+function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
+/** wrk against `url`: requests/s and MB/s. */
+async function wrk(url: string, seconds: number): Promise<{ rps: number; mbps: number }> {
+  const out = await new Deno.Command("wrk", {
+    args: ["-t2", "-c16", `-d${seconds}s`, url],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout);
+  const rps = /Requests\/sec:\s+([\d.]+)/.exec(text);
+  const tr = /Transfer\/sec:\s+([\d.]+)([KMG]?B)/.exec(text);
+  if (!out.success || !rps || !tr || /Non-2xx|Socket errors/.test(text)) {
+    throw new Error(`wrk ${url}: ${text}${new TextDecoder().decode(out.stderr)}`);
+  }
+  const scale: Record<string, number> = { B: 1 / 2 ** 20, KB: 1 / 1024, MB: 1, GB: 1024 };
+  return { rps: Number(rps[1]), mbps: Number(tr[1]) * scale[tr[2]] };
+}
+
+/**
+ * Issue 4's targets: HTTP throughput (wrk, from the host) to a busybox httpd serving 1 MiB
+ * through a published port on 127.0.0.1 (nft DNAT) against straight to the container's address
+ * on a network made here; and `polis run --rm` on the default bridge against `podman run --rm`
+ * on podman's default network. Everything podman's network made (its bridge, the netfilter
+ * tables or chains netavark adds, ip_forward) is undone afterwards; nothing that was there before.
+ */
+async function benchNetwork(
+  d: TestDaemon,
+  polis: string[],
+  env: Record<string, string>,
+): Promise<void> {
+  console.log("\n# Networking");
+  const tag = crypto.randomUUID().slice(0, 6);
+  const net = `pbench-${tag}`;
+  const name = `pbench-web-${tag}`;
+  if (!have("wrk")) {
+    console.log("wrk not installed: throughput skipped (POLIS_BENCH_DEPS=1 installs it)");
+  } else {
+    try {
+      await d.ok(["network", "create", net]);
+      const port = freePort();
+      await d.ok([
+        "run",
+        "-d",
+        "--name",
+        name,
+        "--network",
+        net,
+        "-p",
+        `127.0.0.1:${port}:80`,
+        "busybox",
+        "sh",
+        "-c",
+        "mkdir -p /www && dd if=/dev/zero of=/www/f bs=1024 count=1024 2>/dev/null && " +
+        "exec httpd -f -p 80 -h /www",
+      ]);
+      const ip = JSON.parse(await d.ok(["inspect", name]))[0].NetworkSettings.Networks[net]
+        .IPAddress as string;
+      const published = `http://127.0.0.1:${port}/f`;
+      const direct = `http://${ip}:80/f`;
+      for (const url of [published, direct]) {
+        const deadline = Date.now() + 10_000;
+        for (;;) {
+          const r = await fetch(url).then(async (r) => (await r.arrayBuffer()).byteLength, () => 0);
+          if (r === 1 << 20) break;
+          if (Date.now() > deadline) throw new Error(`${url} does not serve 1 MiB`);
+          await new Promise((res) => setTimeout(res, 100));
+        }
+      }
+      // Alternate the two, so drift on the machine hits both alike.
+      const pub: { rps: number; mbps: number }[] = [];
+      const dir: { rps: number; mbps: number }[] = [];
+      for (let i = 0; i < 3; i++) {
+        pub.push(await wrk(published, 4));
+        dir.push(await wrk(direct, 4));
+      }
+      const pubRps = median(pub.map((x) => x.rps));
+      const dirRps = median(dir.map((x) => x.rps));
+      report("1 MiB GETs via published port 127.0.0.1 (nft DNAT)", pubRps, "req/s");
+      report("  same, MB/s", median(pub.map((x) => x.mbps)), "MB/s");
+      report("1 MiB GETs direct to the container address", dirRps, "req/s");
+      report("  same, MB/s ", median(dir.map((x) => x.mbps)), "MB/s");
+      ratio("published port / direct throughput (target ≥ 0.9)", pubRps, dirRps);
+    } finally {
+      await d.cli(["rm", "-f", name]);
+      await d.cli(["network", "rm", net]);
+    }
+  }
+
+  const runBridge = median(
+    await timeCmd([...polis, "run", "--rm", "--network", "bridge", "busybox", "true"], RUNS, env),
+  );
+  report("polis run --rm --network bridge busybox true", runBridge, "ms");
+  if (!have("podman")) {
+    console.log("podman not installed: skipped (POLIS_BENCH_DEPS=1 installs it)");
+    return;
+  }
+  const podmanTables = ["filter", "nat", "mangle", "raw", "security", "netavark"];
+  const tablesBefore = nftTables();
+  const rtnl = new Rtnl();
+  const linksBefore = new Set(rtnl.listLinks().map((l) => l.name));
+  const forwardBefore = Deno.readTextFileSync("/proc/sys/net/ipv4/ip_forward").trim();
+  const cgroupsBefore = libpodCgroups();
+  const p = [
+    "podman",
+    "--root",
+    `${tmp}/podman-net/root`,
+    "--runroot",
+    `${tmp}/podman-net/run`,
+    "--network-config-dir",
+    `${tmp}/podman-net/networks`,
+    "--storage-driver",
+    "overlay",
+    "--cgroup-manager",
+    "cgroupfs",
+    "--events-backend",
+    "file",
+  ];
+  try {
+    await cmd(p[0], [...p.slice(1), "load", "-i", imgs.dockerArchive]);
+    const podman = median(
+      await timeCmd([
+        ...p,
+        "run",
+        "--rm",
+        "--ulimit",
+        "nofile=1024:20000",
+        "--ulimit",
+        "nproc=4096:4096",
+        "busybox:latest",
+        "true",
+      ]),
+    );
+    report("podman run --rm (default network) busybox true", podman, "ms");
+    ratio("polis run --rm bridge / podman default net (target ≤ 0.3)", runBridge, podman);
+  } finally {
+    await new Deno.Command(p[0], {
+      args: [...p.slice(1), "network", "prune", "-f"],
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    await new Deno.Command(p[0], {
+      args: [...p.slice(1), "system", "reset", "-f"],
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    for (const l of rtnl.listLinks()) {
+      if (!linksBefore.has(l.name) && /^(podman\d+|netavark)/.test(l.name)) {
+        rtnl.deleteLinkIfExists(l.name);
+      }
+    }
+    rtnl.close();
+    for (const t of nftTables()) {
+      const [family, table] = t.split(" ");
+      if (!podmanTables.includes(table)) continue;
+      if (!tablesBefore.includes(t)) {
+        await cmd("nft", ["delete", "table", family, table]);
+      } else {
+        await removeNetavarkChains(family, table);
+      }
+    }
+    if (Deno.readTextFileSync("/proc/sys/net/ipv4/ip_forward").trim() !== forwardBefore) {
+      Deno.writeTextFileSync("/proc/sys/net/ipv4/ip_forward", forwardBefore);
+    }
+    for (const dir of libpodCgroups().filter((x) => !cgroupsBefore.includes(x)).reverse()) {
+      await Deno.remove(dir).catch(() => {});
+    }
+  }
+}
+
+/** "family name" of every nftables table. */
+function nftTables(): string[] {
+  const out = new Deno.Command("nft", { args: ["list", "tables"], stderr: "null" }).outputSync();
+  return new TextDecoder().decode(out.stdout).split("\n")
+    .map((l) => l.replace(/^table /, "").trim()).filter(Boolean);
+}
+
+/** In a table that was there before podman: its rules that jump to NETAVARK chains, then those. */
+async function removeNetavarkChains(family: string, table: string): Promise<void> {
+  const out = await new Deno.Command("nft", {
+    args: ["-a", "list", "table", family, table],
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  let chain = "";
+  const chains: string[] = [];
+  for (const line of new TextDecoder().decode(out.stdout).split("\n")) {
+    const c = /^\s*chain (\S+) \{/.exec(line);
+    if (c) {
+      chain = c[1];
+      if (chain.startsWith("NETAVARK")) chains.push(chain);
+      continue;
+    }
+    const h = /NETAVARK.*# handle (\d+)/.exec(line);
+    if (h && !chain.startsWith("NETAVARK")) {
+      await cmd("nft", ["delete", "rule", family, table, chain, "handle", h[1]]);
+    }
+  }
+  for (const c of chains) await cmd("nft", ["flush", "chain", family, table, c]);
+  for (const c of chains) await cmd("nft", ["delete", "chain", family, table, c]);
 }
