@@ -400,16 +400,6 @@ function threadNamespaces(): Set<string> {
 
 /** Pids whose parent is this process. */
 /** Tools and polis CLIs/daemons that other test files run from this same process. */
-const OTHER_TESTS_TOOLS = [
-  "nft",
-  "ss",
-  "tar",
-  "cp",
-  "umoci",
-  "skopeo",
-  "docker-registry",
-  "umount",
-];
 
 /**
  * This process's children that could be a container's init or helper. `deno test --parallel`
@@ -424,9 +414,9 @@ function ourChildren(): number[] {
       const m = /^PPid:\s+(\d+)$/m.exec(Deno.readTextFileSync(`/proc/${e.name}/status`));
       if (!m || Number(m[1]) !== Deno.pid) continue;
       const argv = Deno.readTextFileSync(`/proc/${e.name}/cmdline`).split("\0");
-      const main = argv.findIndex((a) => a.endsWith("/main.ts"));
-      if (main >= 0 && !(argv[main + 1] ?? "").startsWith("_")) continue;
-      if (OTHER_TESTS_TOOLS.includes((argv[0] ?? "").split("/").pop()!)) continue;
+      // Only container inits and setup helpers count: other test files running in this
+      // process spawn CLIs, daemons and tools (ip, nft, tar, …) at any moment.
+      if (!argv.some((a) => a === "_init" || a === "_setup")) continue;
       pids.push(Number(e.name));
     } catch {
       // gone
