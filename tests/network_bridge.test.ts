@@ -95,7 +95,7 @@ daemonTest("bridge networks connect containers and keep networks apart", async (
         "busybox",
         "sh",
         "-c",
-        `ping -c1 -W2 ${ip1} >/dev/null && echo reached; cat /etc/hostname; ip route`,
+        `ping -c3 -W2 ${ip1} >/dev/null && echo reached; cat /etc/hostname; ip route`,
       ]);
       const lines = out.trim().split("\n");
       assertEquals(lines[0], "reached");
@@ -200,9 +200,9 @@ daemonTest("bridge networks connect containers and keep networks apart", async (
       await d.ok(["network", "rm", netA, netB]);
       const left = hostLinks();
       for (const b of bridges) ok(!left.includes(b), `bridge ${b} is gone`);
-      using nl = new Rtnl();
-      const addrs = nl.listAddresses().map((a) => a.address);
-      ok(!addrs.includes(ip1.replace(/\.\d+$/, ".1")), "the gateway address is gone");
+      // The gateway address and the subnet's route lived on the bridge, so they went with it.
+      // (Checking the host's address list instead would race with other test daemons, which
+      // may take the freed /24 for a network of their own at once.)
       const ls = await d.ok(["network", "ls", "-q"]);
       ok(!ls.includes(idA.slice(0, 12)), ls);
     });
