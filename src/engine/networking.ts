@@ -111,6 +111,11 @@ export class Networking implements NetworkApi {
   readonly proxy = new PortProxy();
   readonly portDriver: "nft" | "proxy";
   readonly #hasNft: boolean;
+  /**
+   * The default network's rules stay once a container used it, until close(): rewriting the
+   * table for every short-lived container (`run --rm`) cost two nft transactions per run.
+   */
+  #defaultInUse = false;
 
   constructor(db: DatabaseSync, readonly opts: NetworkingOptions = {}) {
     this.store = new NetworkStore(db);
@@ -150,6 +155,15 @@ export class Networking implements NetworkApi {
   }
 
   close(): void {
+    // Without containers the default network's rules go with the daemon (they are kept
+    // across a restart while containers still use them).
+    if (this.#defaultInUse) {
+      try {
+        this.syncRules(false);
+      } catch (e) {
+        logger.warn("network rules", { error: String(e) });
+      }
+    }
     this.proxy.close();
     for (const s of this.#dns.values()) s.close();
     this.#dns.clear();
@@ -204,13 +218,16 @@ export class Networking implements NetworkApi {
 
   /**
    * Rewrites the isolation and NAT rules for the networks in use: every user-defined network,
-   * and the default one while it has containers.
+   * and the default one once it has had a container (until close()).
    */
-  syncRules(): void {
+  syncRules(keepDefault = true): void {
     if (!this.#hasNft) return;
-    const nets = this.store.list().filter((n) =>
-      n.name !== DEFAULT_NETWORK || this.store.endpointsOf(n.id).length > 0
-    );
+    const nets = this.store.list().filter((n) => {
+      if (n.name !== DEFAULT_NETWORK) return true;
+      if (this.store.endpointsOf(n.id).length > 0) this.#defaultInUse = true;
+      else if (!keepDefault) this.#defaultInUse = false;
+      return this.#defaultInUse;
+    });
     const firewall: FirewallTarget[] = [];
     for (const n of nets) {
       const stored = this.store.firewallRules(n.id);

@@ -5,6 +5,7 @@
  */
 
 import { removeCgroupParent } from "../../src/security/mod.ts";
+import { nftTableName } from "../../src/network/mod.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 const DENO = Deno.execPath();
@@ -192,6 +193,12 @@ export class TestDaemon {
       }
     } finally {
       await this.stop("SIGKILL").catch(() => {});
+      // A killed daemon keeps the default network's rules it holds while running: its own
+      // tables (named for its root), never anyone else's.
+      for (const t of [nftTableName(this.root), `${nftTableName(this.root)}_net`]) {
+        await new Deno.Command("nft", { args: ["delete", "table", "ip", t], stderr: "null" })
+          .output().catch(() => {});
+      }
       this.#log?.close();
       unmountUnder(this.dir);
       killCgroupLeftovers(this.cgroupParent);
