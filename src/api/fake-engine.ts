@@ -18,8 +18,10 @@ import type {
   ContainerListOptions,
   ContainerStatus,
   ContainerSummary,
+  DiskUsage,
   EngineApi,
   ImageInspect,
+  ImagePruneResult,
   ImageSummary,
   LogEntry,
   LogOptions,
@@ -417,6 +419,33 @@ export class FakeEngine implements EngineApi {
     const img = this.findImage(source);
     const t = target.includes(":") ? target : `${target}:latest`;
     if (!img.tags.includes(t)) img.tags.push(t);
+  }
+
+  pruneImages(opts?: { all?: boolean }): Promise<ImagePruneResult> {
+    this.record("pruneImages", opts);
+    const gone = this.images.filter((i) => opts?.all || i.tags.length === 0);
+    for (const i of gone) this.images.splice(this.images.indexOf(i), 1);
+    return Promise.resolve({
+      ImagesDeleted: gone.map((i) => ({ Deleted: i.id })),
+      SpaceReclaimed: gone.reduce((n, i) => n + i.size, 0),
+    });
+  }
+
+  diskUsage(): DiskUsage {
+    this.record("diskUsage");
+    const size = this.images.reduce((n, i) => n + i.size, 0);
+    return {
+      Rows: [
+        {
+          Type: "Images",
+          Total: this.images.length,
+          Active: 0,
+          Size: size,
+          Reclaimable: size,
+          Supported: true,
+        },
+      ],
+    };
   }
 
   inspectImage(ref: string): ImageInspect {

@@ -297,6 +297,24 @@ export const RemoveImageResponse = z.array(z.object({
   Deleted: z.string().optional(),
 })).openapi("ImageRemoveResponse");
 
+export const ImagePruneQuery = z.object({ all: BoolQuery });
+
+export const ImagePruneResponse = z.object({
+  ImagesDeleted: RemoveImageResponse,
+  SpaceReclaimed: z.number(),
+}).openapi("ImagePruneResponse");
+
+export const DiskUsageSchema = z.object({
+  Rows: z.array(z.object({
+    Type: z.enum(["Images", "Containers", "Local Volumes", "Build Cache"]),
+    Total: z.number(),
+    Active: z.number(),
+    Size: z.number(),
+    Reclaimable: z.number(),
+    Supported: z.boolean(),
+  })),
+}).openapi("DiskUsage");
+
 export const SystemInfoSchema = z.object({
   ID: z.string(),
   Containers: z.number(),

@@ -23,7 +23,9 @@ import type {
   ContainerInspect,
   ContainerListOptions,
   ContainerSummary,
+  DiskUsage,
   ImageInspect,
+  ImagePruneResult,
   ImageSummary,
   LogEntry,
   LogOptions,
@@ -386,6 +388,12 @@ export class PolisClient {
   }
   inspectImage(ref: string): Promise<ImageInspect> {
     return this.#json("GET", `/images/${enc(ref)}`);
+  }
+  pruneImages(opts: { all?: boolean } = {}): Promise<ImagePruneResult> {
+    return this.#json("POST", "/images/prune", { query: { all: opts.all } });
+  }
+  diskUsage(): Promise<DiskUsage> {
+    return this.#json("GET", "/system/df");
   }
 
   // ---- networks ----------------------------------------------------------------------------

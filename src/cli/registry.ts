@@ -30,6 +30,7 @@ import {
   networkPruneCommand,
   networkRmCommand,
 } from "./commands/network.ts";
+import { imagePruneCommand, systemDfCommand } from "./commands/prune.ts";
 import { psCommand } from "./commands/ps.ts";
 import { pullCommand } from "./commands/pull.ts";
 import { loginCommand, logoutCommand } from "./commands/login.ts";
@@ -91,6 +92,7 @@ export const GROUPS: Group[] = [
       { names: ["inspect"], command: imageInspectCommand },
       { names: ["load"], command: loadCommand },
       { names: ["ls", "list"], command: imagesCommand },
+      { names: ["prune"], command: imagePruneCommand },
       { names: ["pull"], command: pullCommand },
       { names: ["rm", "remove"], command: rmiCommand },
       { names: ["tag"], command: tagCommand },
@@ -108,6 +110,11 @@ export const GROUPS: Group[] = [
       { names: ["disconnect"], command: networkDisconnectCommand },
       { names: ["prune"], command: networkPruneCommand },
     ],
+  },
+  {
+    name: "system",
+    summary: "Manage Polis",
+    commands: [{ names: ["df"], command: systemDfCommand }],
   },
 ];
 

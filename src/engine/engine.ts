@@ -49,8 +49,11 @@ import type {
   ContainerInspect,
   ContainerListOptions,
   ContainerSummary,
+  DiskUsage,
+  DiskUsageRow,
   EngineApi,
   ImageInspect,
+  ImagePruneResult,
   ImageSummary,
   LogEntry,
   LogOptions,
@@ -629,6 +632,73 @@ export class Engine implements EngineApi {
 
   inspectImage(ref: string): ImageInspect {
     return this.images.inspect(ref) as ImageInspect;
+  }
+
+  pruneImages(opts: { all?: boolean } = {}): Promise<ImagePruneResult> {
+    const usedBy = (imageId: string) => this.records.usesImage(imageId);
+    const deleted: RemoveImageResult[] = [];
+    let reclaimed = 0;
+    for (const img of this.images.list()) {
+      if (usedBy(img.id) !== undefined) continue;
+      if (!opts.all && img.repoTags.length > 0) continue;
+      try {
+        // By id with force: every name goes with it (none is in use: checked above).
+        const r = this.images.remove(img.id, { force: true, usedBy });
+        deleted.push(...r);
+        if (r.some((x) => x.Deleted === img.id)) reclaimed += img.size;
+      } catch (e) {
+        if (!(e instanceof PolisError && e.code === "not_found")) throw e;
+      }
+    }
+    return Promise.resolve({ ImagesDeleted: deleted, SpaceReclaimed: reclaimed });
+  }
+
+  diskUsage(): DiskUsage {
+    const images = this.images.list();
+    const containers = this.records.all();
+    const usedImages = new Set(containers.map((c) => c.imageId));
+    const active = images.filter((i) => usedImages.has(i.id));
+    const size = this.images.layersSize(images.flatMap((i) => i.chainIds));
+    const activeSize = this.images.layersSize(active.flatMap((i) => i.chainIds));
+    let cSize = 0;
+    let cReclaim = 0;
+    let running = 0;
+    for (const c of containers) {
+      const bytes = safe(() => this.images.containerDiskBytes(c.id), 0);
+      cSize += bytes;
+      if (c.state.status === "running") running++;
+      else cReclaim += bytes;
+    }
+    const none = (Type: DiskUsageRow["Type"]): DiskUsageRow => ({
+      Type,
+      Total: 0,
+      Active: 0,
+      Size: 0,
+      Reclaimable: 0,
+      Supported: false,
+    });
+    return {
+      Rows: [
+        {
+          Type: "Images",
+          Total: images.length,
+          Active: active.length,
+          Size: size,
+          Reclaimable: size - activeSize,
+          Supported: true,
+        },
+        {
+          Type: "Containers",
+          Total: containers.length,
+          Active: running,
+          Size: cSize,
+          Reclaimable: cReclaim,
+          Supported: true,
+        },
+        none("Local Volumes"),
+        none("Build Cache"),
+      ],
+    };
   }
 
   // ---- system ------------------------------------------------------------

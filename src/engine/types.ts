@@ -245,6 +245,30 @@ export interface VersionInfo {
   DenoVersion: string;
 }
 
+export interface ImagePruneResult {
+  ImagesDeleted: RemoveImageResult[];
+  /** Unpacked bytes of the images deleted. */
+  SpaceReclaimed: number;
+}
+
+/** One line of `system df`. */
+export interface DiskUsageRow {
+  Type: "Images" | "Containers" | "Local Volumes" | "Build Cache";
+  Total: number;
+  /** Images some container uses; containers running. */
+  Active: number;
+  /** Bytes: images unpacked (shared layers once), containers' writable layers. */
+  Size: number;
+  /** Bytes the inactive ones take. */
+  Reclaimable: number;
+  /** False for kinds this engine has no notion of (volumes, build cache). */
+  Supported: boolean;
+}
+
+export interface DiskUsage {
+  Rows: DiskUsageRow[];
+}
+
 /** What the API needs from the engine. */
 export interface EngineApi {
   createContainer(spec: ContainerCreateSpec): Promise<{ Id: string; Warnings: string[] }>;
@@ -273,6 +297,10 @@ export interface EngineApi {
   removeImage(ref: string, opts?: { force?: boolean }): Promise<RemoveImageResult[]>;
   tagImage(source: string, target: string): void;
   inspectImage(ref: string): ImageInspect;
+  /** Deletes images no container uses: untagged ones, or with `all` every unused one. */
+  pruneImages(opts?: { all?: boolean }): Promise<ImagePruneResult>;
+  /** `system df`: what images and containers take on disk. */
+  diskUsage(): DiskUsage;
 
   info(): SystemInfo;
   version(): VersionInfo;

@@ -742,6 +742,33 @@ export class ImageStore {
 
   // ---------------------------------------------------------------- rootfs
 
+  /** Bytes of the unpacked layers among `chainIds`, each counted once. */
+  layersSize(chainIds: Iterable<string>): number {
+    let n = 0;
+    for (const c of new Set(chainIds)) n += this.idb.layer(c)?.size ?? 0;
+    return n;
+  }
+
+  /** Bytes of regular files in a container's own dir (its writable layer); 0 when absent. */
+  containerDiskBytes(containerId: string): number {
+    let n = 0;
+    const walk = (dir: string) => {
+      let entries: Iterable<Deno.DirEntry>;
+      try {
+        entries = Deno.readDirSync(dir);
+      } catch {
+        return; // gone meanwhile, or not readable: counts as nothing
+      }
+      for (const e of entries) {
+        const p = `${dir}/${e.name}`;
+        if (e.isDirectory) walk(p);
+        else if (e.isFile) n += Deno.lstatSync(p).size;
+      }
+    };
+    walk(this.containerDir(containerId));
+    return n;
+  }
+
   private containerDir(containerId: string): string {
     if (!CONTAINER_ID.test(containerId)) {
       throw PolisError.invalid(`invalid container id "${containerId}"`);

@@ -8,8 +8,11 @@ import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import type { EngineApi, PullImageOptions, PullProgress } from "../../engine/types.ts";
 import { PolisError } from "../../core/mod.ts";
 import {
+  DiskUsageSchema,
   ForceQuery,
   ImageInspectSchema,
+  ImagePruneQuery,
+  ImagePruneResponse,
   ImageSummarySchema,
   LoadBody,
   LoadResponse,
@@ -155,6 +158,23 @@ const inspect = createRoute({
   responses: { 200: json(ImageInspectSchema, "The image"), ...errors(404) },
 });
 
+const prune = createRoute({
+  method: "post",
+  path: "/v1/images/prune",
+  tags,
+  summary: "Delete images no container uses: untagged ones, or every one with all=1",
+  request: { query: ImagePruneQuery },
+  responses: { 200: json(ImagePruneResponse, "What was deleted"), ...errors() },
+});
+
+const df = createRoute({
+  method: "get",
+  path: "/v1/system/df",
+  tags: ["system"],
+  summary: "Disk usage of images and containers (volumes and build cache: not supported)",
+  responses: { 200: json(DiskUsageSchema, "One row per kind"), ...errors() },
+});
+
 export function imageRoutes(app: OpenAPIHono, engine: EngineApi): void {
   app.openapi(list, (c) => c.json(engine.listImages(), 200));
 
@@ -187,6 +207,12 @@ export function imageRoutes(app: OpenAPIHono, engine: EngineApi): void {
     engine.tagImage(c.req.valid("param").ref, c.req.valid("json").target);
     return c.body(null, 201);
   });
+
+  app.openapi(prune, async (c) => {
+    return c.json(await engine.pruneImages({ all: c.req.valid("query").all }), 200);
+  });
+
+  app.openapi(df, (c) => c.json(engine.diskUsage(), 200));
 
   app.openapi(inspect, (c) => c.json(engine.inspectImage(c.req.valid("param").ref), 200));
 }
