@@ -446,6 +446,7 @@ Deno.test("the OpenAPI document lists every route", async () => {
     "GET /v1/containers/{id}",
     "GET /v1/containers/{id}/logs",
     "GET /v1/images",
+    "GET /v1/images/get",
     "GET /v1/images/{ref}",
     "GET /v1/info",
     "GET /v1/networks",

@@ -389,6 +389,16 @@ export class PolisClient {
   inspectImage(ref: string): Promise<ImageInspect> {
     return this.#json("GET", `/images/${enc(ref)}`);
   }
+  /** The images as one tar stream (docker-archive by default). */
+  async saveImages(
+    refs: string[],
+    format?: "docker-archive" | "oci",
+  ): Promise<ReadableStream<Uint8Array>> {
+    const res = await this.#request("GET", "/images/get", {
+      query: { names: refs.join(","), format },
+    });
+    return res.body ?? new Blob([]).stream();
+  }
   pruneImages(opts: { all?: boolean } = {}): Promise<ImagePruneResult> {
     return this.#json("POST", "/images/prune", { query: { all: opts.all } });
   }

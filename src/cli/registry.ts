@@ -32,6 +32,7 @@ import {
 } from "./commands/network.ts";
 import { imagePruneCommand, systemDfCommand } from "./commands/prune.ts";
 import { psCommand } from "./commands/ps.ts";
+import { saveCommand } from "./commands/save.ts";
 import { pullCommand } from "./commands/pull.ts";
 import { loginCommand, logoutCommand } from "./commands/login.ts";
 import { runCommand } from "./commands/run.ts";
@@ -55,6 +56,7 @@ export const COMMANDS: Command[] = [
   loginCommand,
   logoutCommand,
   rmiCommand,
+  saveCommand,
   tagCommand,
   versionCommand,
   infoCommand,
@@ -95,6 +97,7 @@ export const GROUPS: Group[] = [
       { names: ["prune"], command: imagePruneCommand },
       { names: ["pull"], command: pullCommand },
       { names: ["rm", "remove"], command: rmiCommand },
+      { names: ["save"], command: saveCommand },
       { names: ["tag"], command: tagCommand },
     ],
   },

@@ -27,6 +27,7 @@ import {
   resolveProcess,
   resolveUser,
   type RootfsDescription,
+  saveImages,
 } from "../image/mod.ts";
 import * as runtime from "../runtime/mod.ts";
 import { detectCgroupMode, openCgroup } from "../security/mod.ts";
@@ -632,6 +633,17 @@ export class Engine implements EngineApi {
 
   inspectImage(ref: string): ImageInspect {
     return this.images.inspect(ref) as ImageInspect;
+  }
+
+  saveImages(
+    refs: string[],
+    format: "docker-archive" | "oci" = "docker-archive",
+  ): ReadableStream<Uint8Array> {
+    if (refs.length === 0) throw PolisError.invalid("save: no image given");
+    const seen = new Set<string>();
+    const parts = refs.map((r) => this.images.exportParts(r))
+      .filter((p) => !seen.has(p.record.id) && seen.add(p.record.id));
+    return saveImages(parts, format);
   }
 
   pruneImages(opts: { all?: boolean } = {}): Promise<ImagePruneResult> {

@@ -299,6 +299,11 @@ export interface EngineApi {
   inspectImage(ref: string): ImageInspect;
   /** Deletes images no container uses: untagged ones, or with `all` every unused one. */
   pruneImages(opts?: { all?: boolean }): Promise<ImagePruneResult>;
+  /**
+   * `save`: the images as one tar (docker-archive: an OCI layout plus docker's manifest.json;
+   * oci: the layout only). Unknown references fail before any byte is sent.
+   */
+  saveImages(refs: string[], format?: "docker-archive" | "oci"): ReadableStream<Uint8Array>;
   /** `system df`: what images and containers take on disk. */
   diskUsage(): DiskUsage;
 

@@ -20,6 +20,8 @@ export { ImageStore } from "./store.ts";
 export { chainIds, parseImageConfig } from "./config.ts";
 export type { ParsedConfig } from "./config.ts";
 export { DOWNLOAD_KEEP_MS } from "./store.ts";
+export { SAVE_FORMATS, saveImages } from "./save.ts";
+export type { SaveFormat } from "./save.ts";
 export type {
   ImageInspect,
   ImageRecord,

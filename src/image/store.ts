@@ -62,6 +62,19 @@ export interface ImageRecord {
   size: number;
 }
 
+export interface ExportBlob {
+  digest: string;
+  mediaType: string;
+  size: number;
+  path: string;
+}
+
+export interface ExportParts {
+  record: ImageRecord;
+  config: ExportBlob;
+  layers: ExportBlob[];
+}
+
 export interface RemoveImageResult {
   Untagged?: string;
   Deleted?: string;
@@ -194,6 +207,21 @@ export class ImageStore {
     const row = id ? this.idb.image(id) : undefined;
     if (!row) throw PolisError.notFound(`No such image: ${ref}`);
     return this.record(row);
+  }
+
+  /** What `save` writes for an image: its record, config and layer blobs (paths on disk). */
+  exportParts(ref: string): ExportParts {
+    const record = this.get(ref);
+    const blob = (digest: string, mediaType: string): ExportBlob => {
+      const info = this.blobs.stat(digest);
+      if (!info) throw PolisError.notFound(`image ${record.id}: blob ${digest} is missing`);
+      return { digest, mediaType, size: info.size, path: this.blobs.path(digest) };
+    };
+    return {
+      record,
+      config: blob(record.id, MEDIA.ociConfig),
+      layers: this.idb.imageLayers(record.id).map((l) => blob(l.blobDigest, l.mediaType)),
+    };
   }
 
   inspect(ref: string): ImageInspect {

@@ -167,6 +167,26 @@ const prune = createRoute({
   responses: { 200: json(ImagePruneResponse, "What was deleted"), ...errors() },
 });
 
+const SaveQuery = z.object({
+  names: z.string().min(1).openapi({
+    description: "Comma-separated image references",
+    example: "busybox:latest,alpine:3",
+  }),
+  format: z.enum(["docker-archive", "oci"]).optional(),
+});
+
+const save = createRoute({
+  method: "get",
+  path: "/v1/images/get",
+  tags,
+  summary: "Save images as one tar: docker-archive (default) or OCI layout",
+  request: { query: SaveQuery },
+  responses: {
+    200: { description: "The archive", content: { "application/x-tar": { schema: Archive } } },
+    ...errors(400, 404),
+  },
+});
+
 const df = createRoute({
   method: "get",
   path: "/v1/system/df",
@@ -210,6 +230,15 @@ export function imageRoutes(app: OpenAPIHono, engine: EngineApi): void {
 
   app.openapi(prune, async (c) => {
     return c.json(await engine.pruneImages({ all: c.req.valid("query").all }), 200);
+  });
+
+  app.openapi(save, (c) => {
+    const { names, format } = c.req.valid("query");
+    const refs = names.split(",").map((s) => s.trim()).filter((s) => s !== "");
+    const body = engine.saveImages(refs, format);
+    return streamed(
+      new Response(body, { status: 200, headers: { "content-type": "application/x-tar" } }),
+    );
   });
 
   app.openapi(df, (c) => c.json(engine.diskUsage(), 200));
