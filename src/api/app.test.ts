@@ -463,6 +463,7 @@ Deno.test("the OpenAPI document lists every route", async () => {
     "POST /v1/images/load",
     "POST /v1/images/prune",
     "POST /v1/images/pull",
+    "POST /v1/images/{ref}/push",
     "POST /v1/images/{ref}/tag",
     "POST /v1/networks",
     "POST /v1/networks/prune",

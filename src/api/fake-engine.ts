@@ -431,6 +431,17 @@ export class FakeEngine implements EngineApi {
     });
   }
 
+  pushImage(ref: string, opts?: { auth?: { username: string; password: string } }) {
+    this.record("pushImage", ref, opts);
+    this.findImage(ref);
+    return Promise.resolve({
+      reference: ref,
+      digest: "sha256:" + "f".repeat(64),
+      size: 1,
+      progress: [{ id: "0123456789ab", status: "Pushed" }],
+    });
+  }
+
   saveImages(refs: string[], format?: "docker-archive" | "oci"): ReadableStream<Uint8Array> {
     this.record("saveImages", refs, format);
     for (const r of refs) this.findImage(r);

@@ -32,6 +32,7 @@ import type {
   PullImageOptions,
   PullImageResult,
   PullProgress,
+  PushImageResult,
   RemoveImageResult,
   SystemInfo,
   VersionInfo,
@@ -388,6 +389,9 @@ export class PolisClient {
   }
   inspectImage(ref: string): Promise<ImageInspect> {
     return this.#json("GET", `/images/${enc(ref)}`);
+  }
+  pushImage(ref: string, opts: { auth?: PullImageOptions["auth"] } = {}): Promise<PushImageResult> {
+    return this.#json("POST", `/images/${enc(ref)}/push`, { json: { auth: opts.auth } });
   }
   /** The images as one tar stream (docker-archive by default). */
   async saveImages(

@@ -34,6 +34,7 @@ import { imagePruneCommand, systemDfCommand } from "./commands/prune.ts";
 import { psCommand } from "./commands/ps.ts";
 import { saveCommand } from "./commands/save.ts";
 import { pullCommand } from "./commands/pull.ts";
+import { pushCommand } from "./commands/push.ts";
 import { loginCommand, logoutCommand } from "./commands/login.ts";
 import { runCommand } from "./commands/run.ts";
 import { infoCommand, versionCommand } from "./commands/system.ts";
@@ -53,6 +54,7 @@ export const COMMANDS: Command[] = [
   imagesCommand,
   loadCommand,
   pullCommand,
+  pushCommand,
   loginCommand,
   logoutCommand,
   rmiCommand,
@@ -96,6 +98,7 @@ export const GROUPS: Group[] = [
       { names: ["ls", "list"], command: imagesCommand },
       { names: ["prune"], command: imagePruneCommand },
       { names: ["pull"], command: pullCommand },
+      { names: ["push"], command: pushCommand },
       { names: ["rm", "remove"], command: rmiCommand },
       { names: ["save"], command: saveCommand },
       { names: ["tag"], command: tagCommand },

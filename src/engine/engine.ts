@@ -22,6 +22,7 @@ import {
   ImageStore,
   parseReference,
   pullImage,
+  pushImage,
   type RegistryConfig,
   registryConfigFromEnv,
   resolveProcess,
@@ -61,6 +62,7 @@ import type {
   PullImageOptions,
   PullImageResult,
   PullProgress,
+  PushImageResult,
   RemoveImageResult,
   SystemInfo,
   VersionInfo,
@@ -633,6 +635,22 @@ export class Engine implements EngineApi {
 
   inspectImage(ref: string): ImageInspect {
     return this.images.inspect(ref) as ImageInspect;
+  }
+
+  async pushImage(
+    ref: string,
+    opts: { auth?: { username: string; password: string } } = {},
+  ): Promise<PushImageResult> {
+    const parts = this.images.exportParts(ref);
+    const progress: { id: string; status: string }[] = [];
+    const r = await pushImage(parts, ref, {
+      credentials: opts.auth,
+      config: this.opts.registry ?? registryConfigFromEnv(),
+      onProgress: (p) => {
+        if (p.status !== "Pushing") progress.push(p);
+      },
+    });
+    return { ...r, progress };
   }
 
   saveImages(

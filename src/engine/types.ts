@@ -245,6 +245,15 @@ export interface VersionInfo {
   DenoVersion: string;
 }
 
+export interface PushImageResult {
+  reference: string;
+  /** The manifest pushed. */
+  digest: string;
+  size: number;
+  /** One per blob, in the order they finished: {id: short digest, status}. */
+  progress: { id: string; status: string }[];
+}
+
 export interface ImagePruneResult {
   ImagesDeleted: RemoveImageResult[];
   /** Unpacked bytes of the images deleted. */
@@ -299,6 +308,10 @@ export interface EngineApi {
   inspectImage(ref: string): ImageInspect;
   /** Deletes images no container uses: untagged ones, or with `all` every unused one. */
   pruneImages(opts?: { all?: boolean }): Promise<ImagePruneResult>;
+  /** Pushes an image to the registry its reference names; `lines` are per-blob statuses. */
+  pushImage(ref: string, opts?: { auth?: { username: string; password: string } }): Promise<
+    PushImageResult
+  >;
   /**
    * `save`: the images as one tar (docker-archive: an OCI layout plus docker's manifest.json;
    * oci: the layout only). Unknown references fail before any byte is sent.

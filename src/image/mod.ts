@@ -63,6 +63,7 @@ export {
   hostPlatform,
   parsePlatform,
   pullImage,
+  pushImage,
   registryConfigFromEnv,
 } from "./registry/mod.ts";
 export type {

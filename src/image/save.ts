@@ -96,6 +96,21 @@ async function* tarChunks(entries: Entry[]): AsyncGenerator<Uint8Array> {
 
 const blobName = (digest: string) => `blobs/sha256/${digest.slice("sha256:".length)}`;
 
+/** A fresh OCI image manifest for an image's parts (what `save` and `push` send). */
+export function ociManifest(img: ExportParts): Uint8Array {
+  const descriptor = (b: ExportBlob, mediaType: string) => ({
+    mediaType,
+    digest: b.digest,
+    size: b.size,
+  });
+  return encoder.encode(JSON.stringify({
+    schemaVersion: 2,
+    mediaType: MEDIA.ociManifest,
+    config: descriptor(img.config, MEDIA.ociConfig),
+    layers: img.layers.map((l) => descriptor(l, ociLayerType(l.mediaType))),
+  }));
+}
+
 /** The tar entries of a save of `images` (each with its parts from the store). */
 export function saveEntries(images: ExportParts[], format: SaveFormat): Entry[] {
   const blobs = new Map<string, Entry>();
@@ -104,20 +119,10 @@ export function saveEntries(images: ExportParts[], format: SaveFormat): Entry[] 
       blobs.set(b.digest, { name: blobName(b.digest), size: b.size, path: b.path, bytes: b.bytes });
     }
   };
-  const descriptor = (b: ExportBlob, mediaType: string) => ({
-    mediaType,
-    digest: b.digest,
-    size: b.size,
-  });
   const index: Record<string, unknown>[] = [];
   const dockerManifest: Record<string, unknown>[] = [];
   for (const img of images) {
-    const manifest = encoder.encode(JSON.stringify({
-      schemaVersion: 2,
-      mediaType: MEDIA.ociManifest,
-      config: descriptor(img.config, MEDIA.ociConfig),
-      layers: img.layers.map((l) => descriptor(l, ociLayerType(l.mediaType))),
-    }));
+    const manifest = ociManifest(img);
     const mDigest = `sha256:${sha256Hex(manifest)}`;
     addBlob(img.config);
     for (const l of img.layers) addBlob(l);

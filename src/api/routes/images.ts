@@ -167,6 +167,30 @@ const prune = createRoute({
   responses: { 200: json(ImagePruneResponse, "What was deleted"), ...errors() },
 });
 
+const PushBody = z.object({
+  auth: z.object({ username: z.string(), password: z.string() }).optional(),
+}).openapi("PushRequest");
+
+const PushResponse = z.object({
+  reference: z.string(),
+  digest: z.string(),
+  size: z.number(),
+  progress: z.array(z.object({ id: z.string(), status: z.string() })),
+}).openapi("PushResponse");
+
+const push = createRoute({
+  method: "post",
+  path: "/v1/images/{ref}/push",
+  tags,
+  summary: "Push an image to the registry its reference names",
+  description: "Blobs the repository lacks are uploaded (HEAD first), then the manifest.",
+  request: {
+    params: RefParam,
+    body: { required: false, content: { "application/json": { schema: PushBody } } },
+  },
+  responses: { 200: json(PushResponse, "What was pushed"), ...errors(400, 404) },
+});
+
 const SaveQuery = z.object({
   names: z.string().min(1).openapi({
     description: "Comma-separated image references",
@@ -230,6 +254,13 @@ export function imageRoutes(app: OpenAPIHono, engine: EngineApi): void {
 
   app.openapi(prune, async (c) => {
     return c.json(await engine.pruneImages({ all: c.req.valid("query").all }), 200);
+  });
+
+  app.openapi(push, async (c) => {
+    const { ref } = c.req.valid("param");
+    const hasJson = /^application\/json\b/i.test(c.req.header("content-type") ?? "");
+    const auth = hasJson ? c.req.valid("json").auth : undefined;
+    return c.json(await engine.pushImage(ref, { auth }), 200);
   });
 
   app.openapi(save, (c) => {

@@ -34,6 +34,14 @@ export interface ClientOptions {
   /** A blob body that sends nothing for this long is abandoned (default 30 s). */
   idleTimeoutMs?: number;
   userAgent?: string;
+  /** Ask tokens for push as well as pull (what `push` needs). */
+  push?: boolean;
+}
+
+/** A request other than a plain GET: the body is made again for each attempt. */
+interface SendInit {
+  method?: string;
+  body?: () => BodyInit | Promise<BodyInit>;
 }
 
 export interface FetchedManifest {
@@ -117,7 +125,7 @@ export class RegistryClient {
     readonly opts: ClientOptions = {},
   ) {
     this.endpoints = endpointsFor(domain, opts.config);
-    this.scope = repo === "" ? "" : `repository:${repo}:pull`;
+    this.scope = repo === "" ? "" : `repository:${repo}:${opts.push ? "pull,push" : "pull"}`;
     this.#tokens = opts.tokens ?? new TokenCache();
     this.#retries = opts.retries ?? 5;
     this.#backoff = opts.backoffMs ?? 250;
@@ -196,6 +204,67 @@ export class RegistryClient {
       );
     }
     return { bytes, contentType: res.headers.get("content-type"), digest };
+  }
+
+  /** Whether the repository has the blob (HEAD). */
+  async hasBlob(digest: string): Promise<boolean> {
+    const what = `blob ${digest} of ${this.domain}/${this.repo}`;
+    const res = await this.#send(`/v2/${this.repo}/blobs/${digest}`, {}, what, undefined, {
+      method: "HEAD",
+    });
+    await res.body?.cancel();
+    if (res.status === 404) return false;
+    if (res.ok) return true;
+    throw await this.#failure(res, what);
+  }
+
+  /**
+   * Uploads a blob monolithically: POST opens an upload session, one PUT with
+   * `?digest=` sends the bytes (`open` gives them again on a retry) and commits it.
+   */
+  async uploadBlob(
+    digest: string,
+    size: number,
+    open: () => Promise<ReadableStream<Uint8Array>>,
+  ): Promise<void> {
+    const what = `upload of ${digest} to ${this.domain}/${this.repo}`;
+    const start = await this.#send(`/v2/${this.repo}/blobs/uploads/`, {}, what, undefined, {
+      method: "POST",
+    });
+    await start.body?.cancel();
+    if (start.status !== 202) throw await this.#failure(start, what);
+    const location = start.headers.get("location");
+    if (!location) throw PolisError.invalid(`${what}: the registry gave no upload location`);
+    const url = new URL(location, this.endpoints[this.#endpoint]);
+    url.searchParams.set("digest", digest);
+    const put = await this.#send(
+      url.href,
+      {
+        "content-type": "application/octet-stream",
+        "content-length": String(size),
+      },
+      what,
+      undefined,
+      { method: "PUT", body: open },
+    );
+    await put.body?.cancel();
+    if (put.status !== 201) throw await this.#failure(put, what);
+  }
+
+  /** PUTs a manifest under `reference` (a tag or its digest). */
+  async putManifest(reference: string, bytes: Uint8Array, mediaType: string): Promise<void> {
+    const what = `manifest ${this.domain}/${this.repo}:${reference}`;
+    const res = await this.#send(
+      `/v2/${this.repo}/manifests/${reference}`,
+      {
+        "content-type": mediaType,
+      },
+      what,
+      undefined,
+      { method: "PUT", body: () => bytes as Uint8Array<ArrayBuffer> },
+    );
+    await res.body?.cancel();
+    if (res.status !== 201) throw await this.#failure(res, what);
   }
 
   /** The blob's bytes from `offset` on (all of it if the registry ignores the range). */
@@ -278,11 +347,12 @@ export class RegistryClient {
     headers: Record<string, string>,
     what: string,
     signal?: AbortSignal,
+    init: SendInit = {},
   ): Promise<Response> {
     for (let attempt = 0;; attempt++) {
       let failure: PolisError;
       try {
-        const res = await this.#authed(path, headers, what, signal);
+        const res = await this.#authed(path, headers, what, signal, init);
         if (res.status < 500 && res.status !== 429) return res;
         failure = transient(
           `${what}: the registry answered ${res.status}: ${await registryErrorText(res)}`,
@@ -302,19 +372,28 @@ export class RegistryClient {
     }
   }
 
-  /** A GET carrying our credentials; a 401 challenge is answered once, then returned. */
+  /** A request carrying our credentials; a 401 challenge is answered once, then returned. */
   async #authed(
     path: string,
     headers: Record<string, string>,
     what: string,
     signal?: AbortSignal,
+    init: SendInit = {},
   ): Promise<Response> {
-    const url = `${this.endpoints[this.#endpoint]}${path}`;
-    const get = () => {
+    // Upload locations come back as full URLs.
+    const url = /^https?:\/\//.test(path) ? path : `${this.endpoints[this.#endpoint]}${path}`;
+    const get = async () => {
       const h: Record<string, string> = { ...headers };
       if (this.#authorization) h.authorization = this.#authorization;
       if (this.opts.userAgent) h["user-agent"] = this.opts.userAgent;
-      return fetch(url, { headers: h, signal, redirect: "follow" });
+      const body = init.body ? await init.body() : undefined;
+      return fetch(url, {
+        method: init.method ?? "GET",
+        headers: h,
+        body,
+        signal,
+        redirect: "follow",
+      });
     };
     if (!this.#authorization && this.#tokenKey) {
       const t = this.#tokens.get(this.#tokenKey);

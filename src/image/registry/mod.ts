@@ -13,6 +13,8 @@
  */
 
 export { pullImage } from "./pull.ts";
+export { pushImage } from "./push.ts";
+export type { PushOptions, PushResult } from "./push.ts";
 export type { PullOptions, PullProgress, PullResult, PullStore } from "./pull.ts";
 export {
   DOCKER_HUB_API,
