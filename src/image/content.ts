@@ -18,6 +18,7 @@
 import { createHash, type Hash } from "node:crypto";
 import { PolisError } from "../core/errors.ts";
 import { fsyncDirSync, removeIfExistsSync } from "../core/fs.ts";
+import { noteBytesMoved } from "./gcpace.ts";
 
 export interface BlobInfo {
   digest: string;
@@ -196,6 +197,7 @@ export class BlobStore implements BlobReader, BlobIngester, BlobDownloader, Blob
         while (off < chunk.byteLength) off += await file.write(chunk.subarray(off));
         hash.update(chunk);
         size += chunk.byteLength;
+        noteBytesMoved(chunk.byteLength);
         opts.onProgress?.(size);
         if (opts.size !== undefined && size > opts.size) break; // ends the body too
       }

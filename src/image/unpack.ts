@@ -24,6 +24,7 @@ import { PolisError } from "../core/errors.ts";
 import { fsyncDirSync, removeIfExistsSync } from "../core/fs.ts";
 import { logger } from "../core/log.ts";
 import { type FsOps, OVERLAY_OPAQUE_XATTR, S_IFBLK, S_IFCHR, S_IFIFO } from "./fsops.ts";
+import { noteBytesMoved } from "./gcpace.ts";
 import { decompressed, readTar, type TarHeader } from "./tar.ts";
 
 export type WhiteoutFormat = "overlay" | "plain";
@@ -69,7 +70,11 @@ export async function unpackLayer(
   const hash = createHash("sha256");
   const writer = new LayerWriter(dest, opts);
   const tarStream = await decompressed(input, opts.label);
-  for await (const entry of readTar(tarStream, (chunk) => hash.update(chunk), opts.label)) {
+  const onChunk = (chunk: Uint8Array) => {
+    hash.update(chunk);
+    noteBytesMoved(chunk.byteLength);
+  };
+  for await (const entry of readTar(tarStream, onChunk, opts.label)) {
     await writer.entry(entry.header, entry.body);
   }
   writer.finish();

@@ -1,0 +1,40 @@
+/**
+ * Collects garbage in step with the bytes a pull moves. Every chunk of a download or an
+ * unpack is a fresh ArrayBuffer that dies at once, but V8 only collects when their
+ * external bytes pass its limit (tens of MiB), so a pull would grow the daemon by that
+ * much in garbage. A minor GC every few MiB moved (a scavenge: these buffers die young)
+ * keeps it to about that much, for little CPU. V8's gc function comes from the
+ * `--expose-gc` flag set at run time and a fresh context, as Node allows; without it
+ * (or when that fails) this does nothing.
+ * @module
+ */
+
+import v8 from "node:v8";
+import vm from "node:vm";
+
+type GcFn = (opts?: { type?: "minor" | "major" }) => void;
+
+/** Bytes moved between two collections. */
+export const GC_EVERY_BYTES = 8 * 1024 * 1024;
+
+let gcFn: GcFn | null | undefined;
+let moved = 0;
+
+function loadGc(): GcFn | null {
+  try {
+    v8.setFlagsFromString("--expose-gc");
+    const fn = vm.runInNewContext("gc") as unknown;
+    return typeof fn === "function" ? fn as GcFn : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Counts `n` bytes moved; collects young garbage each time GC_EVERY_BYTES have passed. */
+export function noteBytesMoved(n: number): void {
+  moved += n;
+  if (moved < GC_EVERY_BYTES) return;
+  moved = 0;
+  if (gcFn === undefined) gcFn = loadGc();
+  gcFn?.({ type: "minor" });
+}
