@@ -11,7 +11,7 @@
  * asserts them.
  */
 
-import { TestDaemon } from "../tests/helpers/daemon.ts";
+import { allocTestBridge, TestDaemon } from "../tests/helpers/daemon.ts";
 import { busyboxImages } from "../tests/helpers/image.ts";
 import { PolisClient } from "../src/cli/client.ts";
 import { TestRegistry } from "../tests/helpers/registry.ts";
@@ -228,7 +228,13 @@ async function startsPerMinute(
 }
 
 const imgs = await busyboxImages();
-const d = new TestDaemon("bench");
+// The bench daemon's default bridge is its own (never the host's polis0), removed at the end.
+const benchNet = allocTestBridge();
+const d = new TestDaemon("bench", undefined, {
+  defaultNetwork: "none",
+  bridge: benchNet.bridge,
+  bridgeSubnet: benchNet.subnet,
+});
 const tmp = Deno.makeTempDirSync({ prefix: "polis-bench-" });
 try {
   await d.start();
@@ -388,6 +394,8 @@ async function benchContainers(
 
 async function cleanupAll(): Promise<void> {
   await d.cleanup();
+  await new Deno.Command("ip", { args: ["link", "del", benchNet.bridge], stderr: "null" }).output();
+  benchNet.release();
   for (const m of Deno.readTextFileSync("/proc/self/mountinfo").split("\n")) {
     const mp = m.split(" ")[4];
     if (mp?.startsWith(tmp)) {
