@@ -2,8 +2,8 @@
  * Collects garbage in step with the bytes a pull moves. Every chunk of a download or an
  * unpack is a fresh ArrayBuffer that dies at once, but V8 only collects when their
  * external bytes pass its limit (tens of MiB), so a pull would grow the daemon by that
- * much in garbage. A minor GC every few MiB moved (a scavenge: these buffers die young)
- * keeps it to about that much, for little CPU. V8's gc function comes from the
+ * much in garbage. A minor GC every 8 MiB moved (a scavenge: these buffers die young),
+ * at most every 100 ms (each costs some ms of the pull), keeps it to about that much. V8's gc function comes from the
  * `--expose-gc` flag set at run time and a fresh context, as Node allows; without it
  * (or when that fails) this does nothing.
  * @module
@@ -19,6 +19,10 @@ export const GC_EVERY_BYTES = 8 * 1024 * 1024;
 
 let gcFn: GcFn | null | undefined;
 let moved = 0;
+let lastGc = -Infinity;
+
+/** At most this often, whatever the rate: each collection costs a few ms of the pull. */
+export const GC_MIN_INTERVAL_MS = 100;
 
 function loadGc(): GcFn | null {
   try {
@@ -34,6 +38,9 @@ function loadGc(): GcFn | null {
 export function noteBytesMoved(n: number): void {
   moved += n;
   if (moved < GC_EVERY_BYTES) return;
+  const now = performance.now();
+  if (now - lastGc < GC_MIN_INTERVAL_MS) return;
+  lastGc = now;
   moved = 0;
   if (gcFn === undefined) gcFn = loadGc();
   gcFn?.({ type: "minor" });
