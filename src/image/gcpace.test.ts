@@ -1,7 +1,8 @@
 import { ok } from "node:assert/strict";
-import { GC_EVERY_BYTES, GC_MIN_INTERVAL_MS, noteBytesMoved } from "./gcpace.ts";
+import { GC_EVERY_BYTES, GC_MIN_INTERVAL_MS, noteBytesMoved, setGcPacing } from "./gcpace.ts";
 
 Deno.test("moving GC_EVERY_BYTES collects the dead buffers a pull leaves behind", async () => {
+  setGcPacing(true);
   noteBytesMoved(GC_EVERY_BYTES); // the first call loads V8's gc
   for (let i = 0; i < 512; i++) new Uint8Array(64 * 1024).fill(i); // 32 MiB of garbage
   await new Promise((r) => setTimeout(r, GC_MIN_INTERVAL_MS + 10));

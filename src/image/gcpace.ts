@@ -34,8 +34,27 @@ function loadGc(): GcFn | null {
   }
 }
 
+/**
+ * Opt-in (POLIS_GC_PACING=1): it lowers a pull's peak RSS (~145 → ~96 MiB measured) but
+ * slows pulls by ~35%, and forcing collections in a process that also makes FFI calls is
+ * not yet proven safe (a full-suite run hung once after it landed; cause not found).
+ */
+let enabled = (() => {
+  try {
+    return Deno.env.get("POLIS_GC_PACING") === "1";
+  } catch {
+    return false;
+  }
+})();
+
+/** Turns pacing on or off (tests; embedders that prefer memory to pull speed). */
+export function setGcPacing(on: boolean): void {
+  enabled = on;
+}
+
 /** Counts `n` bytes moved; collects young garbage each time GC_EVERY_BYTES have passed. */
 export function noteBytesMoved(n: number): void {
+  if (!enabled) return;
   moved += n;
   if (moved < GC_EVERY_BYTES) return;
   const now = performance.now();
