@@ -135,6 +135,7 @@ class SetupWorker {
   /** Set when the worker failed before a request was made. */
   #early: SetupResult | null | undefined;
   #resolve: ((r: SetupResult | null) => void) | null = null;
+  #loadTimer: ReturnType<typeof setTimeout> | undefined;
 
   private constructor() {
     // Written in exactly this shape so `deno compile --bundle` finds and bundles the worker.
@@ -145,10 +146,20 @@ class SetupWorker {
     this.#worker.onmessage = (e: MessageEvent<SetupResult | { ready: true }>) => {
       if ("ready" in e.data) {
         this.#loaded = workerLoads = true;
+        clearTimeout(this.#loadTimer);
       } else {
         this.#settle(e.data);
       }
     };
+    // A worker that never loads (seen once in a full test run, cause unknown) must not hang
+    // create: give up on it, and the caller falls back to the `_setup` helper process.
+    const timer = setTimeout(() => {
+      if (this.#loaded) return;
+      this.#worker.terminate();
+      this.#settle(null);
+    }, WORKER_LOAD_TIMEOUT_MS);
+    Deno.unrefTimer(timer as unknown as number);
+    this.#loadTimer = timer;
     this.#worker.onerror = (e: ErrorEvent) => {
       e.preventDefault(); // never let it reach (and end) this process
       this.#settle(
@@ -189,9 +200,13 @@ class SetupWorker {
   }
 
   terminate(): void {
+    clearTimeout(this.#loadTimer);
     this.#worker.terminate();
   }
 }
+
+/** How long a setup worker may take to load its module before it is given up. */
+const WORKER_LOAD_TIMEOUT_MS = 10_000;
 
 /** A loaded, unused worker kept for the next create (see `spareWorker`). */
 let spare: SetupWorker | null = null;
