@@ -12,6 +12,7 @@ import {
 import {
   isRoot,
   makeBundle,
+  removeTestCgroupParent,
   type TestBundle,
   uniquePrefix,
   useDevSelf,
@@ -32,7 +33,6 @@ import {
 } from "../src/runtime/mod.ts";
 import { PolisError } from "../src/core/mod.ts";
 import { mkfifo } from "../ffi/mod.ts";
-import { removeCgroupParent } from "../src/security/mod.ts";
 
 const skip = !isRoot();
 if (skip) console.log("runtime_api tests skipped: they need root");
@@ -84,6 +84,7 @@ async function withContainer(
   reaper.close();
   bundle.cleanup();
   Deno.removeSync(root, { recursive: true });
+  removeTestCgroupParent(prefix);
   if (failure !== null) throw failure;
 }
 
@@ -550,16 +551,4 @@ Deno.test({
           .concat([{ type: "network", path: "/dev/null" }]);
       },
     }),
-});
-
-Deno.test({
-  name: "cleanup of the api test cgroup parent",
-  ignore: skip,
-  fn: () => {
-    try {
-      removeCgroupParent(prefix);
-    } catch {
-      // nothing was made
-    }
-  },
 });

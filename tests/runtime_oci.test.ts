@@ -12,11 +12,12 @@ import {
   isRoot,
   makeBundle,
   oci,
+  removeTestCgroupParent,
   type TestBundle,
   uniquePrefix,
   waitFor,
 } from "./helpers/bundle.ts";
-import { openCgroup, removeCgroupParent } from "../src/security/mod.ts";
+import { openCgroup } from "../src/security/mod.ts";
 
 const skip = !isRoot();
 if (skip) console.log("runtime_oci tests skipped: they need root");
@@ -49,6 +50,7 @@ async function withContainer(
     await oci(root, ["delete", "--force", id]);
     bundle.cleanup();
     Deno.removeSync(root, { recursive: true });
+    removeTestCgroupParent(prefix);
   }
 }
 
@@ -278,17 +280,4 @@ Deno.test({
       assertMatch(r.stderr, /exec: "no-such-cmd": executable file not found in \$PATH/);
       assert(!existsFile(`${c.root}/${c.id}`));
     }),
-});
-
-Deno.test({
-  name: "cleanup of the test cgroup parent",
-  ignore: skip,
-  sanitizeResources: false,
-  fn: () => {
-    try {
-      removeCgroupParent(prefix);
-    } catch {
-      // no container of this run got as far as a cgroup
-    }
-  },
 });

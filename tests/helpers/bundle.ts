@@ -9,6 +9,8 @@
  * @module
  */
 
+import { removeCgroupParent } from "../../src/security/mod.ts";
+
 export const BUSYBOX = "/bin/busybox";
 
 /** A config.json under construction; tests edit it freely, so it is loosely typed. */
@@ -134,6 +136,19 @@ export interface TestBundle {
 /** A unique, short prefix for ids and cgroups of one test run. */
 export function uniquePrefix(tag: string): string {
   return `polis-${tag}-${Math.random().toString(36).slice(2, 8)}`;
+}
+
+/**
+ * Removes a test's cgroup parent (`prefix`) in every hierarchy once its containers are gone.
+ * Called after each container rather than by a last "cleanup" test, so a filtered, failed or
+ * interrupted file leaves nothing behind.
+ */
+export function removeTestCgroupParent(prefix: string): void {
+  try {
+    removeCgroupParent(prefix);
+  } catch {
+    // no container of this prefix got as far as a cgroup, or it is gone already
+  }
 }
 
 export function isRoot(): boolean {
