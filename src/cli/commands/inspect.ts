@@ -32,12 +32,24 @@ async function find(ctx: CommandContext, ref: string, kinds: Kind[]): Promise<un
   throw PolisError.notFound(`No such ${kinds.length === 1 ? kinds[0] : "object"}: ${ref}`);
 }
 
-async function inspect(ctx: CommandContext, args: ParsedArgs, kinds: Kind[]): Promise<number> {
+function inspect(ctx: CommandContext, args: ParsedArgs, kinds: Kind[]): Promise<number> {
+  return printInspected(ctx, args, (ref) => find(ctx, ref, kinds));
+}
+
+/**
+ * docker's inspect output for every ref: one JSON array (or `--format` per object), then an
+ * "Error: No such …" line for each ref not found; exit 1 if any was missing.
+ */
+export async function printInspected(
+  ctx: CommandContext,
+  args: ParsedArgs,
+  lookup: (ref: string) => Promise<unknown>,
+): Promise<number> {
   const found: unknown[] = [];
   const errors: string[] = [];
   for (const ref of args.args) {
     try {
-      found.push(await find(ctx, ref, kinds));
+      found.push(await lookup(ref));
     } catch (err) {
       errors.push(
         err instanceof PolisError && err.code === "not_found"

@@ -4,17 +4,10 @@
  * @module
  */
 
-import { PolisError } from "../../core/mod.ts";
-import {
-  type Command,
-  daemonErrorText,
-  EXIT_FAILURE,
-  EXIT_OK,
-  forEachTarget,
-  printError,
-} from "../command.ts";
+import { type Command, EXIT_OK, forEachTarget } from "../command.ts";
 import { UsageError } from "../flags.ts";
 import { formatTable, renderTemplate, shortId } from "../format.ts";
+import { printInspected } from "./inspect.ts";
 
 export const networkCreateCommand: Command = {
   name: "create",
@@ -103,36 +96,8 @@ export const networkInspectCommand: Command = {
     args: { min: 1 },
     flags: [{ name: "format", short: "f", kind: "string", help: "Format using a template" }],
   },
-  async run(ctx, args) {
-    const found: unknown[] = [];
-    const errors: string[] = [];
-    for (const ref of args.args) {
-      try {
-        found.push(await ctx.client().inspectNetwork(ref));
-      } catch (err) {
-        errors.push(
-          err instanceof PolisError && err.code === "not_found"
-            ? `Error: ${err.message}`
-            : daemonErrorText(err),
-        );
-      }
-    }
-    const format = args.string("format");
-    if (format) {
-      let text = "";
-      for (const obj of found) {
-        try {
-          text += renderTemplate(format, obj) + "\n";
-        } catch (err) {
-          throw new UsageError(`invalid --format: ${(err as Error).message}`);
-        }
-      }
-      await ctx.io.stdout.write(text);
-    } else {
-      await ctx.io.stdout.write(JSON.stringify(found, null, 4) + "\n");
-    }
-    for (const e of errors) await printError(ctx, e);
-    return errors.length > 0 ? EXIT_FAILURE : EXIT_OK;
+  run(ctx, args) {
+    return printInspected(ctx, args, (ref) => ctx.client().inspectNetwork(ref));
   },
 };
 
