@@ -257,7 +257,7 @@ export class Engine implements EngineApi {
     try {
       const rootfs = this.images.prepareRootfs(image.id, id);
       const rootPath = this.#mountRootfs(rootfs);
-      undo.push(() => this.#unmountRootfs(rootfs));
+      undo.push(() => this.#unmountRootfs(id));
 
       const user = resolveUser(rootPath, rec.config.user);
       const bundle = `${cdir}/bundle`;
@@ -390,7 +390,7 @@ export class Engine implements EngineApi {
     await this.#locked(id, async () => {
       await this.#runtimeDelete(id);
       try {
-        this.#unmountRootfs(this.images.prepareRootfs(rec.imageId, id));
+        this.#unmountRootfs(id);
       } catch (e) {
         logger.warn("unmount rootfs", { id, error: String(e) });
       }
@@ -487,11 +487,7 @@ export class Engine implements EngineApi {
 
   async #removeFiles(rec: ContainerRecord): Promise<void> {
     await this.#runtimeDelete(rec.id);
-    try {
-      this.#unmountRootfs(this.images.prepareRootfs(rec.imageId, rec.id));
-    } catch {
-      // the image may be gone (rmi -f); the rootfs dirs are removed below
-    }
+    this.#unmountRootfs(rec.id);
     this.images.removeRootfs(rec.id);
     this.networks.release(rec.id);
     removeIfExistsSync(this.#containerDir(rec.id), true);
@@ -815,9 +811,13 @@ export class Engine implements EngineApi {
     return desc.target;
   }
 
-  #unmountRootfs(desc: RootfsDescription): void {
-    if (desc.kind === "copy") return;
-    if (isMountPoint(desc.target)) runtime.unmount(desc.target);
+  /**
+   * Unmounts a container's rootfs by its path: the image (which could describe it) may be
+   * gone after `rmi -f`, and asking the image store would also re-create its dirs.
+   */
+  #unmountRootfs(id: string): void {
+    const target = `${this.#containerDir(id)}/rootfs`;
+    if (isMountPoint(target)) runtime.unmount(target);
   }
 
   async #runtimeDelete(id: string): Promise<void> {
@@ -886,11 +886,7 @@ export class Engine implements EngineApi {
         // A start interrupted by a crash may have left a runtime state, a mount or a veth.
         await this.#runtimeDelete(rec.id).catch(() => {});
         this.networks.teardown(rec);
-        try {
-          this.#unmountRootfs(this.images.prepareRootfs(rec.imageId, rec.id));
-        } catch {
-          // image gone
-        }
+        this.#unmountRootfs(rec.id);
         continue;
       }
       let alive = false;
