@@ -299,8 +299,9 @@ export function allocTestBridge(): { bridge: string; subnet: string; release(): 
       release: () => {
         try {
           Deno.removeSync(lock);
+          Deno.removeSync(SUBNET_LOCKS); // only succeeds when no other process holds a lock
         } catch {
-          // already gone
+          // already gone, or other test processes still hold subnets
         }
       },
     };
