@@ -898,6 +898,9 @@ export class Engine implements EngineApi {
       }
       if (alive) {
         this.#adopt(rec);
+        await this.networks.restore(rec).catch((e) =>
+          logger.warn("restore published ports", { id: rec.id, error: String(e) })
+        );
       } else {
         // Ended while the daemon was away: record it and clean up.
         const writer = new LogWriter(this.#logPath(rec.id));

@@ -708,6 +708,18 @@ export class Networking implements NetworkApi {
     }
   }
 
+  /**
+   * After a daemon restart, for a running container it adopts: published ports through the
+   * userland proxy lived in the old daemon and must listen again (nft mappings stay in the
+   * kernel).
+   */
+  async restore(c: NetContainer): Promise<void> {
+    const ports = publishedPorts(c);
+    const ep = this.store.endpointsOfContainer(c.id)[0];
+    if (this.portDriver !== "proxy" || !ports.length || !ep) return;
+    await this.proxy.add(ports, ep.address);
+  }
+
   /** At exit (and after a failed start): unpublish ports, remove the container's veths. */
   teardown(c: NetContainer): void {
     const eps = this.store.endpointsOfContainer(c.id);
