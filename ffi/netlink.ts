@@ -19,6 +19,8 @@ import {
   AF_UNSPEC,
   familyOf,
   IFA_ADDRESS,
+  IFA_F_NODAD,
+  IFA_FLAGS,
   IFA_LOCAL,
   IFF_UP,
   IFLA_ADDRESS,
@@ -87,9 +89,22 @@ export interface VethOptions {
   peerNetns?: NetnsTarget;
 }
 
+export interface AddressOptions {
+  /**
+   * Skip duplicate address detection (IFA_F_NODAD). Default: true for IPv6, so the address is
+   * usable at once instead of "tentative" for a second or more; IPv4 has no DAD.
+   */
+  nodad?: boolean;
+}
+
 export interface RouteSpec {
-  /** "default" or a prefix such as "10.1.0.0/24". */
+  /**
+   * "default" or a prefix such as "10.1.0.0/24" or "fd12::/64". "default" is IPv6's ("::/0")
+   * when the gateway is an IPv6 address or `family` says AF_INET6.
+   */
   dst: string;
+  /** AF_INET or AF_INET6; needed only for "default" without a gateway. */
+  family?: number;
   gateway?: string;
   /** Output link (name or index). */
   dev?: string | number;
@@ -97,8 +112,12 @@ export interface RouteSpec {
   table?: number;
 }
 
-function splitPrefix(dst: string): { family: number; bytes: Uint8Array | null; len: number } {
-  if (dst === "default" || dst === "0.0.0.0/0") return { family: AF_INET, bytes: null, len: 0 };
+function splitPrefix(
+  dst: string,
+  defaultFamily = AF_INET,
+): { family: number; bytes: Uint8Array | null; len: number } {
+  if (dst === "default") return { family: defaultFamily, bytes: null, len: 0 };
+  if (dst === "0.0.0.0/0") return { family: AF_INET, bytes: null, len: 0 };
   if (dst === "::/0") return { family: AF_INET6, bytes: null, len: 0 };
   const [addr, len] = dst.split("/");
   const bytes = ipBytes(addr);
@@ -231,12 +250,18 @@ export class Rtnl {
 
   // ---- addresses --------------------------------------------------------------------------
 
-  addAddress(link: string | number, address: string, prefixLen: number): void {
-    this.#address(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, link, address, prefixLen, "add");
+  /** Adds an IPv4 or IPv6 address (IPv6 without DAD unless `nodad: false`). */
+  addAddress(
+    link: string | number,
+    address: string,
+    prefixLen: number,
+    opts: AddressOptions = {},
+  ): void {
+    this.#address(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, link, address, prefixLen, "add", opts);
   }
 
   deleteAddress(link: string | number, address: string, prefixLen: number): void {
-    this.#address(RTM_DELADDR, 0, link, address, prefixLen, "delete");
+    this.#address(RTM_DELADDR, 0, link, address, prefixLen, "delete", {});
   }
 
   #address(
@@ -246,19 +271,23 @@ export class Rtnl {
     address: string,
     prefixLen: number,
     verb: string,
+    opts: AddressOptions,
   ): void {
-    const index = this.linkIndex(link);
-    const bytes = ipBytes(address);
-    const family = familyOf(address);
-    const b = new MessageBuilder(type, flags).ifaddrmsg({
-      family,
-      prefixLen,
-      index,
-      scope: RT_SCOPE_UNIVERSE,
-    });
-    b.attr(IFA_LOCAL, bytes);
-    b.attr(IFA_ADDRESS, bytes);
-    this.sock.request(b, `${verb} address ${address}/${prefixLen} on ${JSON.stringify(link)}`);
+    const what = `${verb} address ${address}/${prefixLen} on ${JSON.stringify(link)}`;
+    const b = addressMessage(type, flags, this.#index(link, type, what), address, prefixLen, opts);
+    this.sock.request(b, what);
+  }
+
+  /** `linkIndex`, failing with the request that needed it (`add address … on "x"`). */
+  #index(link: string | number, type: number, what: string): number {
+    try {
+      return this.linkIndex(link);
+    } catch (e) {
+      if (e instanceof NetlinkError) {
+        throw new NetlinkError(type, e.errno, `${what}: no such link`, e.extack);
+      }
+      throw e;
+    }
   }
 
   /** Addresses of this namespace (of one family, or all). */
@@ -280,25 +309,11 @@ export class Rtnl {
   }
 
   #route(type: number, flags: number, r: RouteSpec, verb: string): void {
-    const { family, bytes, len } = splitPrefix(r.dst);
-    const oif = r.dev !== undefined ? this.linkIndex(r.dev) : undefined;
-    const table = r.table ?? RT_TABLE_MAIN;
-    const b = new MessageBuilder(type, flags).rtmsg({
-      family,
-      dstLen: len,
-      table: table < 256 ? table : 0,
-      protocol: RTPROT_BOOT,
-      // A route with no gateway reaches its destination directly on the link.
-      scope: r.gateway ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK,
-    });
-    if (bytes) b.attr(RTA_DST, bytes);
-    if (r.gateway) b.attr(RTA_GATEWAY, ipBytes(r.gateway));
-    if (oif !== undefined) b.attrU32(RTA_OIF, oif);
-    if (r.metric !== undefined) b.attrU32(RTA_PRIORITY, r.metric);
-    if (table >= 256) b.attrU32(15, /* RTA_TABLE */ table);
     const via = r.gateway ? ` via ${r.gateway}` : "";
     const dev = r.dev !== undefined ? ` dev ${JSON.stringify(r.dev)}` : "";
-    this.sock.request(b, `${verb} route ${r.dst}${via}${dev}`);
+    const what = `${verb} route ${r.dst}${via}${dev}`;
+    const oif = r.dev !== undefined ? this.#index(r.dev, type, what) : undefined;
+    this.sock.request(routeMessage(type, flags, r, oif), what);
   }
 
   /** Routes of the main table (or every table with `table: 0`). */
@@ -324,6 +339,67 @@ export class Rtnl {
     if (!found) throw new NetlinkError(b.type, 19, /* ENODEV */ what);
     return found;
   }
+}
+
+/** An RTM_NEWADDR/RTM_DELADDR request for `address/prefixLen` on link `index`. */
+export function addressMessage(
+  type: number,
+  flags: number,
+  index: number,
+  address: string,
+  prefixLen: number,
+  opts: AddressOptions = {},
+): MessageBuilder {
+  const bytes = ipBytes(address);
+  const family = familyOf(address);
+  if (!Number.isInteger(prefixLen) || prefixLen < 0 || prefixLen > bytes.length * 8) {
+    throw new TypeError(`invalid prefix length ${prefixLen} for ${address}`);
+  }
+  const ifaFlags = type === RTM_NEWADDR && family === AF_INET6 && opts.nodad !== false
+    ? IFA_F_NODAD
+    : 0;
+  const b = new MessageBuilder(type, flags).ifaddrmsg({
+    family,
+    prefixLen,
+    index,
+    flags: ifaFlags,
+    scope: RT_SCOPE_UNIVERSE,
+  });
+  b.attr(IFA_LOCAL, bytes);
+  b.attr(IFA_ADDRESS, bytes);
+  // The kernel reads IFA_FLAGS over the header's 8-bit field when present.
+  if (ifaFlags) b.attrU32(IFA_FLAGS, ifaFlags);
+  return b;
+}
+
+/** An RTM_NEWROUTE/RTM_DELROUTE request; `oif` is the resolved output link. */
+export function routeMessage(
+  type: number,
+  flags: number,
+  r: RouteSpec,
+  oif?: number,
+): MessageBuilder {
+  const gwFamily = r.gateway ? familyOf(r.gateway) : undefined;
+  const { family, bytes, len } = splitPrefix(r.dst, r.family ?? gwFamily ?? AF_INET);
+  if (gwFamily !== undefined && gwFamily !== family) {
+    throw new TypeError(`gateway ${r.gateway} is not of the family of route ${r.dst}`);
+  }
+  const table = r.table ?? RT_TABLE_MAIN;
+  const b = new MessageBuilder(type, flags).rtmsg({
+    family,
+    dstLen: len,
+    table: table < 256 ? table : 0,
+    protocol: RTPROT_BOOT,
+    // An IPv4 route with no gateway reaches its destination directly on the link; IPv6 has no
+    // route scopes (the kernel keeps them all universe).
+    scope: r.gateway || family === AF_INET6 ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK,
+  });
+  if (bytes) b.attr(RTA_DST, bytes);
+  if (r.gateway) b.attr(RTA_GATEWAY, ipBytes(r.gateway));
+  if (oif !== undefined) b.attrU32(RTA_OIF, oif);
+  if (r.metric !== undefined) b.attrU32(RTA_PRIORITY, r.metric);
+  if (table >= 256) b.attrU32(15, /* RTA_TABLE */ table);
+  return b;
 }
 
 function addNetns(b: MessageBuilder, t: NetnsTarget): void {

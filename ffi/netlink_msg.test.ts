@@ -141,6 +141,7 @@ Deno.test("address and route replies parse into text addresses and prefixes", ()
     scope: 0,
     index: 3,
     address: "10.1.2.3",
+    flags: 0,
     label: "eth0",
   });
   const r = new MessageBuilder(RTM_NEWROUTE, 0).rtmsg({ family: 2, dstLen: 0, protocol: 4 });

@@ -78,6 +78,14 @@ export const IFA_ADDRESS = 1;
 export const IFA_LOCAL = 2;
 export const IFA_LABEL = 3;
 export const IFA_BROADCAST = 4;
+export const IFA_CACHEINFO = 6;
+/** u32 flags (the header's byte holds only the low 8 bits). */
+export const IFA_FLAGS = 8;
+
+/** No duplicate address detection: an IPv6 address is usable at once, never "tentative". */
+export const IFA_F_NODAD = 0x02;
+export const IFA_F_TENTATIVE = 0x40;
+export const IFA_F_PERMANENT = 0x80;
 
 export const RTA_DST = 1;
 export const RTA_OIF = 4;
@@ -482,6 +490,8 @@ export interface AddrInfo {
   index: number;
   scope: number;
   address: string;
+  /** IFA_F_* (from IFA_FLAGS when the kernel sends it, else the header's byte). */
+  flags: number;
   label?: string;
 }
 
@@ -497,6 +507,7 @@ export function parseAddr(m: NlMessage): AddrInfo {
     scope: b[3],
     index: v.getUint32(4, true),
     address: raw ? ipText(raw) : "",
+    flags: attrU32(attrs.get(IFA_FLAGS)) ?? b[2],
   };
   const label = attrString(attrs.get(IFA_LABEL));
   if (label) out.label = label;
