@@ -19,7 +19,9 @@ import {
 
 const tag = crypto.randomUUID().slice(0, 4);
 
-async function withNetns(fn: (nl: Rtnl, nsPath: string) => Promise<void>): Promise<void> {
+async function withNetns(
+  fn: (nl: Rtnl, nsPath: string) => Promise<void> | void,
+): Promise<void> {
   const child = new Deno.Command("unshare", {
     args: ["--net", "--", "sleep", "300"],
     stdin: "null",
@@ -106,7 +108,7 @@ Deno.test("IPv6 addresses and routes are added, listed and deleted inside a fres
 });
 
 Deno.test("IPv6 netlink errors carry the errno and what was asked", async () => {
-  await withNetns(async (nl) => {
+  await withNetns((nl) => {
     const a = `v6e-${tag}`;
     nl.createVeth(a, `${a}p`);
     nl.setLink(a, { up: true });
