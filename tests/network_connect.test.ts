@@ -1,8 +1,9 @@
 /**
  * `network connect|disconnect|prune` and `--network container:NAME`: a running container gets
  * a second interface on the network it joins (reachable and named there), loses it on
- * disconnect, prune removes only unused networks, and a container can share another's network
- * namespace. Traffic goes only to container addresses on networks made here.
+ * disconnect, its /etc/hosts and resolv.conf follow (seen from inside), prune removes only
+ * unused networks, and a container can share another's network namespace. Traffic goes only
+ * to container addresses on networks made here.
  */
 
 import { deepStrictEqual as assertEquals, match, ok } from "node:assert/strict";
@@ -108,6 +109,70 @@ daemonTest("network connect, disconnect, prune and --network container:", async 
       match(conflict.stderr, /conflicting options/);
     });
 
+    await t.step(
+      "connect and disconnect rewrite a running container's /etc/hosts and resolv.conf",
+      async () => {
+        const watcher = `ccw-${tag}`;
+        const wid = (await d.ok([
+          "run",
+          "-d",
+          "--name",
+          watcher,
+          "--hostname",
+          "watchbox",
+          "--network",
+          netA,
+          "busybox",
+          "sh",
+          "-c",
+          // Prints both files whenever they change, so the last snapshot is what it sees now.
+          'p=; while :; do c=$(cat /etc/hosts /etc/resolv.conf); [ "$c" != "$p" ] && ' +
+          '{ echo "== snapshot"; echo "$c"; p=$c; }; sleep 0.2; done',
+        ])).trim();
+        const seen = async () => (await d.ok(["logs", watcher])).split("== snapshot\n").at(-1)!;
+        const until = async (want: (s: string) => boolean) => {
+          let s = "";
+          for (let i = 0; i < 50; i++) {
+            s = await seen();
+            if (want(s)) return s;
+            await new Promise((r) => setTimeout(r, 200));
+          }
+          throw new Error(`the container never saw the change; it sees:\n${s}`);
+        };
+        const gw = async (n: string) =>
+          JSON.parse(await d.ok(["network", "inspect", n]))[0].IPAM.Config[0].Gateway as string;
+        const gwA = await gw(netA);
+        const gwB = await gw(netB);
+        const wnets = async () =>
+          JSON.parse(await d.ok(["inspect", "-f", "{{json .NetworkSettings.Networks}}", wid]));
+        const ipA = (await wnets())[netA].IPAddress;
+        const peerA = (await nets())[netA].IPAddress;
+        let s = await until((s) => s.includes(`${ipA}\twatchbox`));
+        ok(s.includes(`nameserver ${gwA}`), s);
+        ok(!s.includes(peerA), `peers are not in /etc/hosts (DNS names them):\n${s}`);
+
+        await d.ok(["network", "connect", netB, watcher]);
+        const ipB = (await wnets())[netB].IPAddress;
+        s = await until((s) => s.includes(`${ipB}\twatchbox`));
+        ok(s.includes(`${ipA}\twatchbox`), s);
+        assertEquals(
+          s.split("\n").filter((l) => l.startsWith("nameserver")),
+          [`nameserver ${gwA}`, `nameserver ${gwB}`],
+        );
+        const onHost = Deno.readTextFileSync(`${d.root}/containers/${wid}/hosts`);
+        ok(onHost.includes(`${ipB}\twatchbox`), onHost);
+
+        await d.ok(["network", "disconnect", netB, watcher]);
+        s = await until((s) => !s.includes(ipB));
+        ok(s.includes(`${ipA}\twatchbox`), s);
+        assertEquals(
+          s.split("\n").filter((l) => l.startsWith("nameserver")),
+          [`nameserver ${gwA}`],
+        );
+        await d.ok(["rm", "-f", watcher]);
+      },
+    );
+
     await t.step("prune removes only networks without containers", async () => {
       const out = await d.ok(["network", "prune", "-f"]);
       ok(out.includes(netB) && out.includes(netU), out);
@@ -119,7 +184,7 @@ daemonTest("network connect, disconnect, prune and --network container:", async 
       ok(!links.includes(bridges[1]) && !links.includes(bridges[2]), "their bridges are gone");
     });
   } finally {
-    await d.cli(["rm", "-f", name]).catch(() => {});
+    await d.cli(["rm", "-f", name, `ccw-${tag}`]).catch(() => {});
     await d.cli(["network", "rm", netA, netB, netU]).catch(() => {});
     using nl = new Rtnl();
     for (const b of bridges) nl.deleteLinkIfExists(b);

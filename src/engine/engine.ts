@@ -135,6 +135,10 @@ export class Engine implements EngineApi {
     this.networks.containerRunning = (id) => this.#live.has(id);
     this.networks.containerMode = (id) => this.records.get(id)?.config.networkMode;
     this.networks.containerSpec = (id) => this.records.get(id)?.config.spec;
+    this.networks.filesChanged = (id) => {
+      const rec = this.records.get(id);
+      if (rec && this.#live.has(id)) this.networks.refreshFiles(rec, this.#containerDir(id));
+    };
     this.networks.containerRef = (ref) => {
       try {
         const r = this.records.resolve(ref);

@@ -378,6 +378,7 @@ export class Networking implements NetworkApi {
       this.#detachQuiet(ep);
       throw e;
     }
+    this.#filesChangedQuiet(c.id);
   }
 
   disconnectNetwork(ref: string, container: string, force = false): Promise<void> {
@@ -410,6 +411,7 @@ export class Networking implements NetworkApi {
     this.#detachQuiet(ep);
     this.store.releaseOne(net.id, c.id);
     this.#syncQuiet();
+    if (c.pid) this.#filesChangedQuiet(c.id);
     return Promise.resolve();
   }
 
@@ -636,40 +638,8 @@ export class Networking implements NetworkApi {
 
   /** At start: writes /etc/hosts, /etc/hostname and /etc/resolv.conf; returns their mounts. */
   prepareFiles(c: NetContainer, dir: string): ExtraMount[] {
-    const mode = c.config.networkMode;
-    // A container sharing another's namespace sees that one's addresses and DNS.
-    const owner = mode.startsWith("container:") ? mode.slice("container:".length) : c.id;
-    const ep = this.store.endpointsOfContainer(owner)[0];
-    const hostResolv = readOr("/etc/resolv.conf", "");
-    const extra = (c.config.spec.addHosts ?? []).map((h) => {
-      const { name, address } = parseAddHost(h);
-      return {
-        address: address === "host-gateway" ? ep?.gateway ?? "127.0.0.1" : address,
-        names: [name],
-      };
-    });
-    // User-defined networks resolve names through their embedded DNS on the gateway.
-    const dns = c.config.spec.dns?.length
-      ? c.config.spec.dns
-      : ep && this.#dns.has(ep.networkId)
-      ? [ep.gateway]
-      : undefined;
-    const files: Record<string, string> = {
-      hostname: hostnameFile(c.config.hostname),
-      hosts: mode === "host"
-        ? readOr("/etc/hosts", hostsFile({ hostname: c.config.hostname, extra }))
-        : hostsFile({
-          hostname: c.config.hostname,
-          address: ep?.address,
-          aliases: ep && owner === c.id ? [c.name, ...ep.aliases] : [],
-          extra,
-        }),
-      "resolv.conf": mode === "host" && !dns
-        ? hostResolv
-        : resolvConf(hostResolv, { nameservers: dns }),
-    };
     const mounts: ExtraMount[] = [];
-    for (const [name, text] of Object.entries(files)) {
+    for (const [name, text] of Object.entries(this.#files(c))) {
       const path = `${dir}/${name}`;
       writeFileAtomicSync(path, text, 0o644);
       mounts.push({
@@ -680,6 +650,83 @@ export class Networking implements NetworkApi {
       });
     }
     return mounts;
+  }
+
+  /**
+   * After `network connect|disconnect` of a running container: its /etc/hosts and
+   * /etc/resolv.conf follow its networks. Rewritten in place, not renamed: the container's
+   * bind mount holds the file's inode, so a new file would go unseen.
+   */
+  refreshFiles(c: NetContainer, dir: string): void {
+    const files = this.#files(c);
+    for (const name of ["hosts", "resolv.conf"]) {
+      const path = `${dir}/${name}`;
+      if (!existsFile(path)) continue; // not started yet: start writes them
+      const f = Deno.openSync(path, { write: true });
+      try {
+        const bytes = new TextEncoder().encode(files[name]);
+        let off = 0;
+        while (off < bytes.length) off += f.writeSync(bytes.subarray(off));
+        f.truncateSync(bytes.length);
+        f.syncSync();
+      } finally {
+        f.close();
+      }
+    }
+  }
+
+  /** Set by the engine: rewrites a running container's /etc files (see refreshFiles). */
+  filesChanged?: (containerId: string) => void;
+
+  #filesChangedQuiet(containerId: string): void {
+    try {
+      this.filesChanged?.(containerId);
+    } catch (e) {
+      logger.warn("refresh /etc/hosts", { id: containerId, error: String(e) });
+    }
+  }
+
+  /** The text of /etc/hostname, /etc/hosts and /etc/resolv.conf for a container. */
+  #files(c: NetContainer): Record<string, string> {
+    const mode = c.config.networkMode;
+    // A container sharing another's namespace sees that one's addresses and DNS.
+    const owner = mode.startsWith("container:") ? mode.slice("container:".length) : c.id;
+    const eps = this.store.endpointsOfContainer(owner);
+    const ep = eps[0];
+    const hostResolv = readOr("/etc/resolv.conf", "");
+    const extra = (c.config.spec.addHosts ?? []).map((h) => {
+      const { name, address } = parseAddHost(h);
+      return {
+        address: address === "host-gateway" ? ep?.gateway ?? "127.0.0.1" : address,
+        names: [name],
+      };
+    });
+    // User-defined networks resolve names through their embedded DNS on the gateway: the
+    // first network's first (each DNS answers REFUSED for names it does not know, so the
+    // resolver asks the next); at most 3, as resolv.conf reads no more.
+    const embedded = eps.filter((e) => this.#dns.has(e.networkId)).map((e) => e.gateway)
+      .slice(0, 3);
+    const dns = c.config.spec.dns?.length
+      ? c.config.spec.dns
+      : embedded.length
+      ? embedded
+      : undefined;
+    return {
+      hostname: hostnameFile(c.config.hostname),
+      hosts: mode === "host"
+        ? readOr("/etc/hosts", hostsFile({ hostname: c.config.hostname, extra }))
+        : hostsFile({
+          hostname: c.config.hostname,
+          addresses: eps.map((e) => ({
+            address: e.address,
+            aliases: owner === c.id ? [c.name, ...e.aliases] : [],
+          })),
+          extra,
+        }),
+      "resolv.conf": mode === "host" && !dns
+        ? hostResolv
+        : resolvConf(hostResolv, { nameservers: dns }),
+    };
   }
 
   /**
@@ -876,6 +923,14 @@ function pseudo(name: string, driver: "host" | "null"): NetworkInspect {
     Options: {},
     Labels: {},
   };
+}
+
+function existsFile(path: string): boolean {
+  try {
+    return Deno.statSync(path).isFile;
+  } catch {
+    return false;
+  }
 }
 
 function readOr(path: string, fallback: string): string {

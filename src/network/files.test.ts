@@ -9,6 +9,14 @@ Deno.test("hosts file lists localhost, then the container's address with its nam
   assertEquals(hostsFile({ hostname: "zzbox" }).includes("zzbox"), false);
 });
 
+Deno.test("hosts file has a line per network the container is on", () => {
+  const text = hostsFile({
+    hostname: "web",
+    addresses: [{ address: "10.1.0.2", aliases: ["web", "a"] }, { address: "10.2.0.9" }],
+  });
+  assertEquals(text.trimEnd().split("\n").slice(-2), ["10.1.0.2\tweb a", "10.2.0.9\tweb"]);
+});
+
 Deno.test("resolv.conf keeps the host's non-loopback servers, search and options", () => {
   const host =
     "# generated\nnameserver 127.0.0.53\nnameserver 10.0.0.2\nsearch lan\noptions ndots:2\n";

@@ -9,11 +9,15 @@ export interface HostsEntry {
   names: string[];
 }
 
-/** /etc/hosts: localhost lines, the container's own address and name, then extra entries. */
+/**
+ * /etc/hosts: localhost lines, extra entries, then the container's own address and name —
+ * one line per network it is on (`address`/`aliases` is the one-network shorthand).
+ */
 export function hostsFile(opts: {
   hostname: string;
   address?: string;
   aliases?: string[];
+  addresses?: { address: string; aliases?: string[] }[];
   extra?: HostsEntry[];
 }): string {
   const lines = [
@@ -25,11 +29,15 @@ export function hostsFile(opts: {
     "ff02::2\tip6-allrouters",
   ];
   for (const e of opts.extra ?? []) lines.push(`${e.address}\t${e.names.join(" ")}`);
-  if (opts.address) {
-    const names = [opts.hostname, ...(opts.aliases ?? [])].filter((n, i, all) =>
+  const own = [
+    ...(opts.address ? [{ address: opts.address, aliases: opts.aliases }] : []),
+    ...(opts.addresses ?? []),
+  ];
+  for (const o of own) {
+    const names = [opts.hostname, ...(o.aliases ?? [])].filter((n, i, all) =>
       n && all.indexOf(n) === i
     );
-    lines.push(`${opts.address}\t${names.join(" ")}`);
+    lines.push(`${o.address}\t${names.join(" ")}`);
   }
   return lines.join("\n") + "\n";
 }
