@@ -1,12 +1,16 @@
 /**
  * A real distribution registry (Debian's `docker-registry`) on 127.0.0.1 with a temp
  * storage dir, images pushed into it with skopeo (an independent client), optional
- * htpasswd Basic auth, and a throttling TCP proxy in front of it that counts requests,
- * so tests can interrupt a pull at a chosen byte. Everything stops in `stop()`.
+ * htpasswd Basic auth or Bearer token auth (a token server of our own that signs RS256
+ * JWTs with a key whose self-signed certificate the registry trusts), and a throttling
+ * TCP proxy in front of it that counts requests, so tests can interrupt a pull at a
+ * chosen byte. Everything stops in `stop()`.
  * @module
  */
 
 import bcrypt from "bcryptjs";
+import { Buffer } from "node:buffer";
+import { createPrivateKey, randomUUID, sign, X509Certificate } from "node:crypto";
 
 export const REGISTRY_BIN = "/usr/bin/docker-registry";
 export const hasRegistry = (() => {
@@ -36,20 +40,178 @@ export function freePort(): number {
 }
 
 export interface RegistryOptions {
-  /** Require Basic auth with these credentials (htpasswd, bcrypt). */
+  /**
+   * Require Basic auth with these credentials (htpasswd, bcrypt); with `token`, the
+   * credentials the token server accepts instead.
+   */
   user?: { username: string; password: string };
+  /** Bearer token auth through a `TokenServer` started with the registry. */
+  token?: TokenServerOptions;
+}
+
+export interface TokenServerOptions {
+  /** Seconds a token lives, as the server tells clients (default 300). */
+  expiresIn?: number;
+  /** Whether a request without credentials gets pull access (default true). */
+  anonymousPull?: boolean;
+}
+
+/** One request the token server answered. */
+export interface TokenRequest {
+  scopes: string[];
+  account?: string;
+  /** The Basic user it authenticated, if any. */
+  user?: string;
+  status: number;
+}
+
+/**
+ * A token server for the registry's `auth: token:` scheme: `GET /token?service=&scope=`
+ * (scope repeatable, `repository:NAME:pull,push`), optionally with Basic credentials.
+ * It signs an RS256 JWT whose header carries its certificate (`x5c`), which the registry
+ * checks against its `rootcertbundle`. The user gets pull and push on what they ask;
+ * anonymous requests get pull only (or nothing); wrong credentials get a 401.
+ */
+export class TokenServer {
+  readonly service = "polis-test-registry";
+  readonly issuer = "polis-test-token-issuer";
+  readonly requests: TokenRequest[] = [];
+  readonly certPath: string;
+  /** Both may change while the server runs. */
+  expiresIn: number;
+  anonymousPull: boolean;
+  #key?: ReturnType<typeof createPrivateKey>;
+  #x5c = "";
+  #server?: Deno.HttpServer<Deno.NetAddr>;
+  port = 0;
+
+  constructor(
+    readonly dir: string,
+    readonly user?: { username: string; password: string },
+    readonly opts: TokenServerOptions = {},
+  ) {
+    this.certPath = `${dir}/token.crt`;
+    this.expiresIn = opts.expiresIn ?? 300;
+    this.anonymousPull = opts.anonymousPull ?? true;
+  }
+
+  get realm(): string {
+    return `http://127.0.0.1:${this.port}/token`;
+  }
+
+  async start(): Promise<void> {
+    if (this.#server) return;
+    await run("openssl", [
+      "req",
+      "-x509",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-keyout",
+      `${this.dir}/token.key`,
+      "-out",
+      this.certPath,
+      "-days",
+      "2",
+      "-subj",
+      "/CN=polis-test-token-issuer",
+    ]);
+    this.#key = createPrivateKey(Deno.readTextFileSync(`${this.dir}/token.key`));
+    this.#x5c = Buffer.from(new X509Certificate(Deno.readTextFileSync(this.certPath)).raw)
+      .toString("base64");
+    this.#server = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+      (req) => this.#handle(req),
+    );
+    this.port = this.#server.addr.port;
+  }
+
+  #handle(req: Request): Response {
+    const url = new URL(req.url);
+    const scopes = url.searchParams.getAll("scope").flatMap((s) => s.split(" ")).filter(Boolean);
+    const record: TokenRequest = {
+      scopes,
+      account: url.searchParams.get("account") ?? undefined,
+      status: 200,
+    };
+    this.requests.push(record);
+    const authz = req.headers.get("authorization") ?? "";
+    let user: string | undefined;
+    if (authz.startsWith("Basic ")) {
+      const text = atob(authz.slice(6));
+      const colon = text.indexOf(":");
+      const [u, p] = [text.slice(0, colon), text.slice(colon + 1)];
+      if (!this.user || u !== this.user.username || p !== this.user.password) {
+        record.status = 401;
+        return Response.json(
+          { errors: [{ code: "UNAUTHORIZED", message: "wrong username or password" }] },
+          { status: 401, headers: { "www-authenticate": 'Basic realm="polis-test-token"' } },
+        );
+      }
+      user = u;
+      record.user = u;
+    }
+    if (url.searchParams.get("service") !== this.service) {
+      record.status = 400;
+      return Response.json({ errors: [{ code: "DENIED", message: "unknown service" }] }, {
+        status: 400,
+      });
+    }
+    const access = scopes.map((s) => {
+      const [type, name, actions] = s.split(":");
+      const asked = (actions ?? "").split(",");
+      const allowed = user ? asked : this.anonymousPull ? ["pull"] : [];
+      return { type, name, actions: asked.filter((a) => allowed.includes(a)) };
+    });
+    const now = Math.floor(Date.now() / 1000);
+    const enc = (o: unknown) => Buffer.from(JSON.stringify(o)).toString("base64url");
+    const head = enc({ typ: "JWT", alg: "RS256", x5c: [this.#x5c] });
+    const claims = enc({
+      iss: this.issuer,
+      sub: user ?? "",
+      aud: this.service,
+      exp: now + this.expiresIn,
+      nbf: now - 1,
+      iat: now,
+      jti: randomUUID(),
+      access,
+    });
+    const sig = sign("RSA-SHA256", Buffer.from(`${head}.${claims}`), this.#key!)
+      .toString("base64url");
+    const token = `${head}.${claims}.${sig}`;
+    return Response.json({
+      token,
+      access_token: token,
+      expires_in: this.expiresIn,
+      issued_at: new Date(now * 1000).toISOString(),
+    });
+  }
+
+  /** The registry's `auth:` section. */
+  config(): string {
+    return `auth:\n  token:\n    realm: ${this.realm}\n    service: ${this.service}\n` +
+      `    issuer: ${this.issuer}\n    rootcertbundle: ${this.certPath}\n`;
+  }
+
+  async stop(): Promise<void> {
+    await this.#server?.shutdown();
+    this.#server = undefined;
+  }
 }
 
 export class TestRegistry {
   readonly dir: string;
   readonly storage: string;
   readonly port: number;
+  /** The token server, when the registry uses token auth. */
+  readonly tokens?: TokenServer;
   #child?: Deno.ChildProcess;
 
   constructor(readonly opts: RegistryOptions = {}) {
     this.dir = Deno.makeTempDirSync({ prefix: "polis-registry-" });
     this.storage = `${this.dir}/storage`;
     this.port = freePort();
+    if (opts.token) this.tokens = new TokenServer(this.dir, opts.user, opts.token);
   }
 
   /** "127.0.0.1:PORT" */
@@ -60,7 +222,10 @@ export class TestRegistry {
   async start(): Promise<void> {
     Deno.mkdirSync(this.storage, { recursive: true });
     let auth = "";
-    if (this.opts.user) {
+    if (this.tokens) {
+      await this.tokens.start();
+      auth = this.tokens.config();
+    } else if (this.opts.user) {
       const hash = bcrypt.hashSync(this.opts.user.password, 5);
       Deno.writeTextFileSync(`${this.dir}/htpasswd`, `${this.opts.user.username}:${hash}\n`);
       auth = `auth:\n  htpasswd:\n    realm: polis-test\n    path: ${this.dir}/htpasswd\n`;
@@ -155,6 +320,7 @@ export class TestRegistry {
 
   async stop(): Promise<void> {
     await this.kill();
+    await this.tokens?.stop();
     await Deno.remove(this.dir, { recursive: true }).catch(() => {});
   }
 }

@@ -36,6 +36,8 @@ export interface ClientOptions {
   userAgent?: string;
   /** Ask tokens for push as well as pull (what `push` needs). */
   push?: boolean;
+  /** More token scopes to ask for, e.g. `repository:other:pull` for a cross-repo mount. */
+  extraScopes?: string[];
 }
 
 /** A request other than a plain GET: the body is made again for each attempt. */
@@ -113,6 +115,8 @@ export class RegistryClient {
   #endpoint = 0;
   #authorization?: string;
   #tokenKey?: string;
+  /** The Bearer challenge last answered, to fetch a new token when ours expires. */
+  #bearer?: Challenge;
   readonly #tokens: TokenCache;
   readonly #retries: number;
   readonly #backoff: number;
@@ -125,7 +129,10 @@ export class RegistryClient {
     readonly opts: ClientOptions = {},
   ) {
     this.endpoints = endpointsFor(domain, opts.config);
-    this.scope = repo === "" ? "" : `repository:${repo}:${opts.push ? "pull,push" : "pull"}`;
+    this.scope = [
+      ...(repo === "" ? [] : [`repository:${repo}:${opts.push ? "pull,push" : "pull"}`]),
+      ...(opts.extraScopes ?? []),
+    ].join(" ");
     this.#tokens = opts.tokens ?? new TokenCache();
     this.#retries = opts.retries ?? 5;
     this.#backoff = opts.backoffMs ?? 250;
@@ -395,38 +402,57 @@ export class RegistryClient {
         redirect: "follow",
       });
     };
-    if (!this.#authorization && this.#tokenKey) {
+    if (this.#tokenKey) {
+      // Another client may have refreshed it; once it expires, fetch a new one before
+      // the registry turns the old one down.
       const t = this.#tokens.get(this.#tokenKey);
       if (t) this.#authorization = `Bearer ${t}`;
+      else if (this.#bearer) {
+        this.#authorization = `Bearer ${await this.#token(this.#bearer, what)}`;
+      }
     }
     const res = await get();
     if (res.status !== 401) return res;
     const sent = this.#authorization;
     const challenges = parseChallenges(res.headers.get("www-authenticate") ?? "");
     if (challenges.length === 0) return res;
-    if (this.#tokenKey) this.#tokens.delete(this.#tokenKey); // expired or revoked: refresh
-    const auth = await this.#answer(challenges, what);
-    if (auth === undefined || (auth === sent && !auth.startsWith("Bearer "))) return res;
+    const auth = await this.#answer(challenges, what, sent);
+    if (auth === undefined || auth === sent) return res;
     await res.body?.cancel();
     this.#authorization = auth;
     return await get();
   }
 
-  async #answer(challenges: Challenge[], what: string): Promise<string | undefined> {
+  async #answer(
+    challenges: Challenge[],
+    what: string,
+    sent: string | undefined,
+  ): Promise<string | undefined> {
     const bearer = challenges.find((c) => c.scheme === "bearer");
-    if (bearer?.params.realm) return `Bearer ${await this.#token(bearer, what)}`;
+    if (bearer?.params.realm) return `Bearer ${await this.#token(bearer, what, sent)}`;
     const basic = challenges.find((c) => c.scheme === "basic");
     if (basic && this.opts.credentials) return basicAuthorization(this.opts.credentials);
     return undefined;
   }
 
-  async #token(ch: Challenge, what: string): Promise<string> {
+  /**
+   * A token for our scope from the challenge's realm: the cached one unless it is the one
+   * the registry just refused (`sent`). Cached per realm, service, scope and credentials,
+   * so an anonymous token never stands in for a user's nor one user's for another's.
+   */
+  async #token(ch: Challenge, what: string, sent?: string): Promise<string> {
     const realm = ch.params.realm;
     const service = ch.params.service;
-    const key = TokenCache.key(realm, service, this.scope);
+    const creds = this.opts.credentials;
+    const who = creds
+      ? `${creds.username}\n${sha256Hex(new TextEncoder().encode(creds.password))}`
+      : "";
+    const key = TokenCache.key(realm, service, `${this.scope}\n${who}`);
     this.#tokenKey = key;
+    this.#bearer = ch;
     const cached = this.#tokens.get(key);
-    if (cached) return cached;
+    if (cached && `Bearer ${cached}` !== sent) return cached;
+    this.#tokens.delete(key);
     let url: URL;
     try {
       url = new URL(realm);
@@ -437,7 +463,7 @@ export class RegistryClient {
       throw PolisError.invalid(`${what}: refusing to send credentials to ${realm} over HTTP`);
     }
     if (service) url.searchParams.set("service", service);
-    if (this.scope) url.searchParams.set("scope", this.scope);
+    for (const s of this.scope.split(" ").filter(Boolean)) url.searchParams.append("scope", s);
     const headers: Record<string, string> = {};
     if (this.opts.credentials) {
       url.searchParams.set("account", this.opts.credentials.username);
