@@ -50,6 +50,7 @@ export async function runDaemon(args: string[]): Promise<number> {
       runDir: opts.runDir,
       cgroupParent: opts.cgroupParent,
       offline: opts.offline,
+      registry: { mirrors: opts.registryMirrors, insecure: opts.insecureRegistries },
       network: {
         defaultNetwork: opts.defaultNetwork,
         defaultBridge: opts.bridge,

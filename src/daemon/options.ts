@@ -19,6 +19,10 @@ export interface DaemonOptions {
   /** Device name and subnet of the default bridge network. */
   bridge?: string;
   bridgeSubnet?: string;
+  /** Base URLs of docker.io mirrors, tried in order before Docker Hub. */
+  registryMirrors: string[];
+  /** `host[:port]` of registries reached over plain HTTP (loopback always is). */
+  insecureRegistries: string[];
 }
 
 export const DAEMON_USAGE = `Usage:  polis daemon [OPTIONS]
@@ -39,6 +43,11 @@ Options:
                              none, host or a network name)
       --bridge DEV           device of the default bridge network (default polis0)
       --bridge-subnet CIDR   subnet of the default bridge network (default 10.231.0.0/16)
+      --registry-mirror URL  a docker.io mirror tried before Docker Hub (repeatable; env
+                             POLIS_REGISTRY_MIRRORS, comma-separated)
+      --insecure-registry HOST[:PORT]
+                             a registry reached over plain HTTP (repeatable; env
+                             POLIS_INSECURE_REGISTRIES, comma-separated)
   -h, --help                 print this help
 `;
 
@@ -52,13 +61,22 @@ const VALUE_FLAGS = new Set([
   "--default-network",
   "--bridge",
   "--bridge-subnet",
+  "--registry-mirror",
+  "--insecure-registry",
 ]);
+
+/** Flags that may be given more than once; each adds to a list. */
+const LIST_FLAGS = new Set(["--registry-mirror", "--insecure-registry"]);
+
+const commaList = (v: string | undefined) =>
+  (v ?? "").split(",").map((s) => s.trim()).filter((s) => s !== "");
 
 export function parseDaemonArgs(
   args: string[],
   env: (k: string) => string | undefined,
 ): DaemonOptions | "help" {
   const flags = new Map<string, string>();
+  const lists = new Map<string, string[]>();
   let offline = false;
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
@@ -78,7 +96,8 @@ export function parseDaemonArgs(
     if (value === undefined || value === "") {
       throw PolisError.invalid(`flag needs an argument: ${name}`);
     }
-    flags.set(name, value);
+    if (LIST_FLAGS.has(name)) lists.set(name, [...(lists.get(name) ?? []), value]);
+    else flags.set(name, value);
   }
   const runDir = flags.get("--run-dir") ?? env("POLIS_RUN_DIR") ?? "/run/polis";
   const opts: DaemonOptions = {
@@ -91,7 +110,27 @@ export function parseDaemonArgs(
     defaultNetwork: flags.get("--default-network") ?? env("POLIS_DEFAULT_NETWORK") ?? "bridge",
     bridge: flags.get("--bridge"),
     bridgeSubnet: flags.get("--bridge-subnet"),
+    registryMirrors: lists.get("--registry-mirror") ?? commaList(env("POLIS_REGISTRY_MIRRORS")),
+    insecureRegistries: lists.get("--insecure-registry") ??
+      commaList(env("POLIS_INSECURE_REGISTRIES")),
   };
+  opts.registryMirrors = opts.registryMirrors.map((m) => {
+    let url: URL | undefined;
+    try {
+      url = new URL(m);
+    } catch {
+      // reported below
+    }
+    if (!url || (url.protocol !== "http:" && url.protocol !== "https:") || url.search) {
+      throw PolisError.invalid(`invalid --registry-mirror "${m}": use http(s)://HOST[:PORT]`);
+    }
+    return url.href.replace(/\/+$/, "");
+  });
+  for (const h of opts.insecureRegistries) {
+    if (!/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/.test(h)) {
+      throw PolisError.invalid(`invalid --insecure-registry "${h}": use HOST[:PORT]`);
+    }
+  }
   if (opts.bridge !== undefined && !/^[a-zA-Z0-9_.-]{1,15}$/.test(opts.bridge)) {
     throw PolisError.invalid(`invalid --bridge "${opts.bridge}": a device name of 1-15 characters`);
   }

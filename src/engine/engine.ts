@@ -20,6 +20,7 @@ import {
 import {
   type ImageRecord,
   ImageStore,
+  isLoopbackHost,
   parseReference,
   pullImage,
   pushImage,
@@ -604,10 +605,13 @@ export class Engine implements EngineApi {
     opts: PullImageOptions = {},
     onProgress?: (p: PullProgress) => void,
   ): Promise<PullImageResult> {
+    const config = this.#registryConfig();
     if (this.opts.offline) {
+      // docker.io may still come from a mirror on this machine; the client refuses the rest.
       const { domain } = parseReference(ref);
-      const host = domain.replace(/:\d+$/, "").replace(/^\[|\]$/g, "");
-      if (!/^(localhost|127\.\d+\.\d+\.\d+|::1)$/.test(host)) {
+      const mirrored = domain === "docker.io" &&
+        (config.mirrors ?? []).some((m) => URL.canParse(m) && isLoopbackHost(new URL(m).host));
+      if (!isLoopbackHost(domain) && !mirrored) {
         throw PolisError.notFound(
           `No such image: ${ref} (the daemon runs --offline: only registries on this machine are reachable)`,
         );
@@ -616,10 +620,14 @@ export class Engine implements EngineApi {
     const r = await pullImage(this.images, ref, {
       platform: opts.platform,
       credentials: opts.auth,
-      config: this.opts.registry ?? registryConfigFromEnv(),
+      config,
       onProgress,
     });
     return { image: r.id, reference: r.reference, digest: r.digest };
+  }
+
+  #registryConfig(): RegistryConfig {
+    return { ...(this.opts.registry ?? registryConfigFromEnv()), offline: this.opts.offline };
   }
 
   removeImage(ref: string, opts: { force?: boolean } = {}): Promise<RemoveImageResult[]> {
@@ -645,7 +653,7 @@ export class Engine implements EngineApi {
     const progress: { id: string; status: string }[] = [];
     const r = await pushImage(parts, ref, {
       credentials: opts.auth,
-      config: this.opts.registry ?? registryConfigFromEnv(),
+      config: this.#registryConfig(),
       onProgress: (p) => {
         if (p.status !== "Pushing") progress.push(p);
       },

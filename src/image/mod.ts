@@ -61,6 +61,7 @@ export { hostFsOps } from "./fsops.ts";
 export {
   formatPlatform,
   hostPlatform,
+  isLoopbackHost,
   parsePlatform,
   pullImage,
   pushImage,

@@ -35,7 +35,13 @@ export class TestDaemon {
   constructor(
     readonly prefix: string,
     readonly main: string = MAIN,
-    readonly net: { defaultNetwork?: string; bridge?: string; bridgeSubnet?: string } = {},
+    readonly net: {
+      defaultNetwork?: string;
+      bridge?: string;
+      bridgeSubnet?: string;
+      /** More daemon flags. */
+      args?: string[];
+    } = {},
   ) {
     this.dir = Deno.makeTempDirSync({ prefix: `polis-${prefix}-` });
     this.root = `${this.dir}/root`;
@@ -76,6 +82,7 @@ export class TestDaemon {
         this.net.defaultNetwork ?? "none",
         ...(this.net.bridge ? ["--bridge", this.net.bridge] : []),
         ...(this.net.bridgeSubnet ? ["--bridge-subnet", this.net.bridgeSubnet] : []),
+        ...(this.net.args ?? []),
       ],
       stdin: "null",
       stdout: "piped",

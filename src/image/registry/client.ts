@@ -20,6 +20,11 @@ export interface RegistryConfig {
   insecure?: string[];
   /** Mirrors of docker.io, as base URLs ("https://mirror.example:5000"), tried first. */
   mirrors?: string[];
+  /**
+   * Talk only to this machine (loopback and localhost): registries, mirrors, token realms
+   * and redirects elsewhere are refused before any connection is made.
+   */
+  offline?: boolean;
 }
 
 export interface ClientOptions {
@@ -74,11 +79,17 @@ export function registryConfigFromEnv(
   return { insecure: list("POLIS_INSECURE_REGISTRIES"), mirrors: list("POLIS_REGISTRY_MIRRORS") };
 }
 
-/** Whether `host` (`name[:port]`) is talked to over plain HTTP. */
-export function isInsecureHost(host: string, config: RegistryConfig = {}): boolean {
+/** Whether `host` (`name[:port]`) is this machine: loopback or localhost. */
+export function isLoopbackHost(host: string): boolean {
   const name = host.startsWith("[") ? host.slice(1, host.indexOf("]")) : host.split(":")[0];
   if (name === "localhost" || name.endsWith(".localhost") || name === "::1") return true;
-  if (/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(name)) return true;
+  return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(name);
+}
+
+/** Whether `host` (`name[:port]`) is talked to over plain HTTP. */
+export function isInsecureHost(host: string, config: RegistryConfig = {}): boolean {
+  if (isLoopbackHost(host)) return true;
+  const name = host.startsWith("[") ? host.slice(1, host.indexOf("]")) : host.split(":")[0];
   return (config.insecure ?? []).some((h) => h === host || h === name);
 }
 
@@ -159,6 +170,9 @@ export class RegistryClient {
     let lastErr: unknown;
     // Mirrors first; the next endpoint only when one fails.
     for (let i = this.#endpoint; i < this.endpoints.length; i++) {
+      if (this.opts.config?.offline && !isLoopbackHost(new URL(this.endpoints[i]).host)) {
+        throw this.#offlineRefusal(what, this.endpoints[i], lastErr);
+      }
       this.#endpoint = i;
       try {
         return await this.#getManifest(reference, what);
@@ -211,6 +225,17 @@ export class RegistryClient {
       );
     }
     return { bytes, contentType: res.headers.get("content-type"), digest };
+  }
+
+  /** Why an endpoint off this machine is not tried, with what the mirrors said before. */
+  #offlineRefusal(what: string, endpoint: string, lastErr: unknown): PolisError {
+    const host = new URL(endpoint).host;
+    const refusal =
+      `${host} is not tried: the daemon runs --offline (only registries on this machine)`;
+    if (lastErr === undefined) return PolisError.notFound(`No such image: ${what} (${refusal})`);
+    const prior = lastErr instanceof Error ? lastErr.message : String(lastErr);
+    const code = lastErr instanceof PolisError ? lastErr.code : "unavailable";
+    return new PolisError(code, `${prior}; ${refusal}`, { cause: lastErr });
   }
 
   /** Whether the repository has the blob (HEAD). */
@@ -334,6 +359,17 @@ export class RegistryClient {
     });
   }
 
+  #checkOffline(url: string, what: string): void {
+    if (!this.opts.config?.offline) return;
+    const host = new URL(url).host;
+    if (!isLoopbackHost(host)) {
+      throw new PolisError(
+        "failed_precondition",
+        `${what}: ${host} is not on this machine and the daemon runs --offline`,
+      );
+    }
+  }
+
   async #failure(res: Response, what: string): Promise<PolisError> {
     const why = await registryErrorText(res);
     if (res.status === 401 || res.status === 403) {
@@ -389,18 +425,26 @@ export class RegistryClient {
   ): Promise<Response> {
     // Upload locations come back as full URLs.
     const url = /^https?:\/\//.test(path) ? path : `${this.endpoints[this.#endpoint]}${path}`;
+    const offline = this.opts.config?.offline === true;
+    this.#checkOffline(url, what);
     const get = async () => {
       const h: Record<string, string> = { ...headers };
       if (this.#authorization) h.authorization = this.#authorization;
       if (this.opts.userAgent) h["user-agent"] = this.opts.userAgent;
       const body = init.body ? await init.body() : undefined;
-      return fetch(url, {
-        method: init.method ?? "GET",
-        headers: h,
-        body,
-        signal,
-        redirect: "follow",
-      });
+      const method = init.method ?? "GET";
+      if (!offline) return fetch(url, { method, headers: h, body, signal, redirect: "follow" });
+      // Offline: follow redirects (blob storage) only while they stay on this machine.
+      let res = await fetch(url, { method, headers: h, body, signal, redirect: "manual" });
+      for (let hops = 0; hops < 10 && res.status >= 300 && res.status < 400; hops++) {
+        const location = res.headers.get("location");
+        if (!location) break;
+        const next = new URL(location, url).href;
+        await res.body?.cancel();
+        this.#checkOffline(next, what);
+        res = await fetch(next, { method, headers: h, signal, redirect: "manual" });
+      }
+      return res;
     };
     if (this.#tokenKey) {
       // Another client may have refreshed it; once it expires, fetch a new one before
@@ -459,6 +503,7 @@ export class RegistryClient {
     } catch {
       throw PolisError.invalid(`${what}: the registry's token realm "${realm}" is not a URL`);
     }
+    this.#checkOffline(url.href, `${what}: token realm`);
     if (url.protocol !== "https:" && !isInsecureHost(url.host, this.opts.config)) {
       throw PolisError.invalid(`${what}: refusing to send credentials to ${realm} over HTTP`);
     }

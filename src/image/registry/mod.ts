@@ -20,6 +20,7 @@ export {
   DOCKER_HUB_API,
   endpointsFor,
   isInsecureHost,
+  isLoopbackHost,
   RegistryClient,
   registryConfigFromEnv,
 } from "./client.ts";
