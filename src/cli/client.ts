@@ -18,7 +18,12 @@
 
 import { type ErrorCode, PolisError } from "../core/mod.ts";
 import type { ContainerCreateRequest } from "../api/mod.ts";
-import type { NetworkCreateSpec, NetworkInspect } from "../engine/types.ts";
+import type {
+  FirewallRuleSpec,
+  FirewallRuleView,
+  NetworkCreateSpec,
+  NetworkInspect,
+} from "../engine/types.ts";
 import type {
   ContainerInspect,
   ContainerListOptions,
@@ -440,5 +445,17 @@ export class PolisClient {
   }
   pruneNetworks(): Promise<{ NetworksDeleted: string[] }> {
     return this.#json("POST", "/networks/prune");
+  }
+  addFirewallRule(
+    network: string,
+    rule: FirewallRuleSpec & { container?: string },
+  ): Promise<{ Id: string }> {
+    return this.#json("POST", `/networks/${enc(network)}/rules`, { json: rule });
+  }
+  listFirewallRules(network: string): Promise<FirewallRuleView[]> {
+    return this.#json("GET", `/networks/${enc(network)}/rules`);
+  }
+  deleteFirewallRule(network: string, rule: string): Promise<void> {
+    return this.#empty("DELETE", `/networks/${enc(network)}/rules/${enc(rule)}`);
   }
 }

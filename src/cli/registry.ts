@@ -20,6 +20,7 @@ import {
   stopCommand,
   waitCommand,
 } from "./commands/lifecycle.ts";
+import { containerFirewallCommand, networkFirewallCommand } from "./commands/firewall.ts";
 import { logsCommand } from "./commands/logs.ts";
 import {
   networkConnectCommand,
@@ -77,6 +78,7 @@ export const GROUPS: Group[] = [
     summary: "Manage containers",
     commands: [
       { names: ["create"], command: createCommand },
+      { names: ["firewall"], command: containerFirewallCommand },
       { names: ["inspect"], command: containerInspectCommand },
       { names: ["kill"], command: killCommand },
       { names: ["logs"], command: logsCommand },
@@ -115,6 +117,7 @@ export const GROUPS: Group[] = [
       { names: ["connect"], command: networkConnectCommand },
       { names: ["disconnect"], command: networkDisconnectCommand },
       { names: ["prune"], command: networkPruneCommand },
+      { names: ["firewall"], command: networkFirewallCommand },
     ],
   },
   {

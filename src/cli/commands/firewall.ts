@@ -1,0 +1,347 @@
+/**
+ * `polis network firewall add|ls|rm` and `polis container firewall add|ls|rm`: the API's
+ * firewall rules (`/v1/networks/{id}/rules`), which belong to a network and optionally to one
+ * container on it, and take effect at once, also for running containers. The container verbs
+ * are the same rules seen from the container: on its one network, or the one `--network`
+ * names.
+ * @module
+ */
+
+import type { FirewallRuleSpec, FirewallRuleView } from "../../engine/types.ts";
+import { type Command, type CommandContext, EXIT_OK } from "../command.ts";
+import { type FlagSpec, type ParsedArgs, UsageError } from "../flags.ts";
+import { formatTable, renderTemplate, shortId } from "../format.ts";
+import { withVerbs } from "../subcommands.ts";
+
+export const RULE_FLAGS: FlagSpec[] = [
+  {
+    name: "direction",
+    kind: "string",
+    arg: "DIR",
+    help: "ingress (traffic to it) or egress (traffic it sends); required",
+  },
+  { name: "action", kind: "string", arg: "ACTION", help: "allow or deny; required" },
+  { name: "cidr", kind: "string", arg: "CIDR", help: "The peer's IPv4 address or CIDR (any)" },
+  { name: "port", kind: "string", arg: "PORT", help: "Destination port (needs tcp or udp)" },
+  {
+    name: "proto",
+    kind: "string",
+    arg: "PROTO",
+    help: "tcp, udp, icmp or all (tcp with --port, else all)",
+  },
+];
+
+const LS_FLAGS: FlagSpec[] = [
+  { name: "quiet", short: "q", kind: "bool", help: "Only display rule IDs" },
+  { name: "format", kind: "string", help: "Format output: table, json, or a template" },
+];
+
+/** The rule the flags describe, checked here so a mistake is a usage error naming its flag. */
+export function ruleFromFlags(args: ParsedArgs): FirewallRuleSpec {
+  const direction = args.string("direction");
+  if (direction === undefined) {
+    throw new UsageError('flag "--direction" is required: ingress or egress');
+  }
+  if (direction !== "ingress" && direction !== "egress") {
+    throw new UsageError(
+      `invalid argument "${direction}" for "--direction" flag: use ingress or egress`,
+    );
+  }
+  const action = args.string("action");
+  if (action === undefined) throw new UsageError('flag "--action" is required: allow or deny');
+  if (action !== "allow" && action !== "deny") {
+    throw new UsageError(`invalid argument "${action}" for "--action" flag: use allow or deny`);
+  }
+  const rule: FirewallRuleSpec = { direction, action };
+  const cidr = args.string("cidr");
+  if (cidr !== undefined) {
+    const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?:\/(\d{1,2}))?$/.exec(cidr);
+    if (!m || m.slice(1, 5).some((o) => Number(o) > 255) || Number(m[5] ?? 32) > 32) {
+      throw new UsageError(
+        `invalid argument "${cidr}" for "--cidr" flag: expected an IPv4 address or CIDR`,
+      );
+    }
+    rule.cidr = cidr;
+  }
+  const port = args.string("port");
+  if (port !== undefined) {
+    if (/^\d+-\d+$/.test(port)) {
+      throw new UsageError(
+        `invalid argument "${port}" for "--port" flag: port ranges are not supported, add a rule per port`,
+      );
+    }
+    const n = Number(port);
+    if (!/^\d+$/.test(port) || n < 1 || n > 65535) {
+      throw new UsageError(`invalid argument "${port}" for "--port" flag: expected 1-65535`);
+    }
+    rule.port = n;
+  }
+  const proto = args.string("proto");
+  if (proto !== undefined) {
+    if (proto !== "tcp" && proto !== "udp" && proto !== "icmp" && proto !== "all") {
+      throw new UsageError(
+        `invalid argument "${proto}" for "--proto" flag: use tcp, udp, icmp or all`,
+      );
+    }
+    if (port !== undefined && proto !== "tcp" && proto !== "udp") {
+      throw new UsageError(`"--port" needs "--proto" tcp or udp, not ${proto}`);
+    }
+    rule.protocol = proto;
+  }
+  return rule;
+}
+
+interface Row {
+  ID: string;
+  Network?: string;
+  Container: string;
+  Direction: string;
+  Action: string;
+  Protocol: string;
+  Port: string;
+  CIDR: string;
+}
+
+function row(r: FirewallRuleView, network?: string): Row {
+  return {
+    ID: r.Id,
+    ...(network !== undefined ? { Network: network } : {}),
+    Container: r.containerId ? shortId(r.containerId) : "",
+    Direction: r.direction,
+    Action: r.action,
+    Protocol: r.protocol ?? "all",
+    Port: r.port !== undefined ? String(r.port) : "",
+    CIDR: r.cidr ?? "",
+  };
+}
+
+async function printRules(ctx: CommandContext, args: ParsedArgs, rows: Row[]): Promise<void> {
+  const format = args.string("format");
+  let text: string;
+  if (args.bool("quiet")) text = rows.map((r) => r.ID + "\n").join("");
+  else if (format === "json") text = rows.map((r) => JSON.stringify(r) + "\n").join("");
+  else if (format && format !== "table") {
+    text = rows.map((r) => renderTemplate(format, r) + "\n").join("");
+  } else {
+    const withNet = rows.some((r) => r.Network !== undefined);
+    text = formatTable(
+      [
+        "RULE ID",
+        ...(withNet ? ["NETWORK"] : []),
+        "CONTAINER",
+        "DIRECTION",
+        "ACTION",
+        "PROTOCOL",
+        "PORT",
+        "CIDR",
+      ],
+      rows.map((r) => [
+        r.ID,
+        ...(withNet ? [r.Network ?? ""] : []),
+        r.Container || "-",
+        r.Direction,
+        r.Action,
+        r.Protocol,
+        r.Port || "any",
+        r.CIDR || "any",
+      ]),
+    );
+  }
+  await ctx.io.stdout.write(text);
+}
+
+/** The one rule whose id starts with `ref` (ids are long; a unique prefix is enough). */
+function pickRule(rules: FirewallRuleView[], ref: string, where: string): FirewallRuleView {
+  const exact = rules.find((r) => r.Id === ref);
+  if (exact) return exact;
+  const found = rules.filter((r) => r.Id.startsWith(ref));
+  if (found.length === 1) return found[0];
+  if (found.length > 1) throw new Error(`rule id prefix ${ref} is ambiguous on ${where}`);
+  throw new Error(`${where} has no firewall rule ${ref}`);
+}
+
+// ---- network firewall ----------------------------------------------------------------------
+
+const networkAdd: Command = {
+  name: "add",
+  spec: {
+    usage: "[OPTIONS] NETWORK",
+    summary: "Add a firewall rule to a network, or to one container on it (enforced at once)",
+    args: { min: 1, max: 1 },
+    flags: [
+      ...RULE_FLAGS,
+      {
+        name: "container",
+        kind: "string",
+        arg: "CONTAINER",
+        help: "Only for this container on the network",
+      },
+    ],
+  },
+  async run(ctx, args) {
+    const rule = ruleFromFlags(args);
+    const container = args.string("container");
+    const r = await ctx.client().addFirewallRule(args.args[0], {
+      ...rule,
+      ...(container !== undefined ? { container } : {}),
+    });
+    await ctx.io.stdout.write(r.Id + "\n");
+    return EXIT_OK;
+  },
+};
+
+const networkLs: Command = {
+  name: "ls",
+  spec: {
+    usage: "[OPTIONS] NETWORK",
+    summary: "List a network's firewall rules, in evaluation order",
+    args: { min: 1, max: 1 },
+    flags: LS_FLAGS,
+  },
+  async run(ctx, args) {
+    const rules = await ctx.client().listFirewallRules(args.args[0]);
+    await printRules(ctx, args, rules.map((r) => row(r)));
+    return EXIT_OK;
+  },
+};
+
+const networkRm: Command = {
+  name: "rm",
+  spec: {
+    usage: "NETWORK RULE [RULE...]",
+    summary: "Remove firewall rules from a network",
+    args: { min: 2 },
+    flags: [],
+  },
+  async run(ctx, args) {
+    const [network, ...refs] = args.args;
+    const rules = await ctx.client().listFirewallRules(network);
+    const ids = refs.map((ref) => pickRule(rules, ref, `network ${network}`).Id);
+    for (const id of ids) {
+      await ctx.client().deleteFirewallRule(network, id);
+      await ctx.io.stdout.write(id + "\n");
+    }
+    return EXIT_OK;
+  },
+};
+
+export const networkFirewallCommand: Command = withVerbs(
+  "firewall",
+  "Manage a network's firewall rules",
+  [
+    { names: ["add"], command: networkAdd },
+    { names: ["ls", "list"], command: networkLs },
+    { names: ["rm", "remove"], command: networkRm },
+  ],
+);
+
+// ---- container firewall --------------------------------------------------------------------
+
+/** The container's id and the bridge networks it is on. */
+async function containerNetworks(
+  ctx: CommandContext,
+  ref: string,
+): Promise<{ id: string; networks: string[] }> {
+  const c = await ctx.client().inspectContainer(ref);
+  const nets = c.NetworkSettings.Networks as Record<string, { NetworkID?: string }>;
+  return { id: c.Id, networks: Object.keys(nets).filter((n) => nets[n].NetworkID) };
+}
+
+const containerAdd: Command = {
+  name: "add",
+  spec: {
+    usage: "[OPTIONS] CONTAINER",
+    summary: "Add a firewall rule for a container on its network (enforced at once)",
+    args: { min: 1, max: 1 },
+    flags: [
+      ...RULE_FLAGS,
+      {
+        name: "network",
+        kind: "string",
+        arg: "NETWORK",
+        help: "The network the rule is on (needed when the container is on several)",
+      },
+    ],
+  },
+  async run(ctx, args) {
+    const rule = ruleFromFlags(args);
+    const ref = args.args[0];
+    let network = args.string("network");
+    if (network === undefined) {
+      const { networks } = await containerNetworks(ctx, ref);
+      if (networks.length === 0) {
+        throw new Error(
+          `container ${ref} is on no bridge network: connect it first (polis network connect)`,
+        );
+      }
+      if (networks.length > 1) {
+        throw new Error(
+          `container ${ref} is on networks ${networks.join(", ")}: choose one with --network`,
+        );
+      }
+      network = networks[0];
+    }
+    const r = await ctx.client().addFirewallRule(network, { ...rule, container: ref });
+    await ctx.io.stdout.write(r.Id + "\n");
+    return EXIT_OK;
+  },
+};
+
+const containerLs: Command = {
+  name: "ls",
+  spec: {
+    usage: "[OPTIONS] CONTAINER",
+    summary: "List a container's firewall rules on its networks",
+    args: { min: 1, max: 1 },
+    flags: LS_FLAGS,
+  },
+  async run(ctx, args) {
+    const { id, networks } = await containerNetworks(ctx, args.args[0]);
+    const rows: Row[] = [];
+    for (const n of networks) {
+      for (const r of await ctx.client().listFirewallRules(n)) {
+        if (r.containerId === id) rows.push(row(r, n));
+      }
+    }
+    await printRules(ctx, args, rows);
+    return EXIT_OK;
+  },
+};
+
+const containerRm: Command = {
+  name: "rm",
+  spec: {
+    usage: "CONTAINER RULE [RULE...]",
+    summary: "Remove firewall rules of a container",
+    args: { min: 2 },
+    flags: [],
+  },
+  async run(ctx, args) {
+    const [ref, ...ruleRefs] = args.args;
+    const { id, networks } = await containerNetworks(ctx, ref);
+    const rules: (FirewallRuleView & { network: string })[] = [];
+    for (const n of networks) {
+      for (const r of await ctx.client().listFirewallRules(n)) {
+        if (r.containerId === id) rules.push({ ...r, network: n });
+      }
+    }
+    const picked = ruleRefs.map((r) =>
+      pickRule(rules, r, `container ${ref}`) as FirewallRuleView & { network: string }
+    );
+    for (const r of picked) {
+      await ctx.client().deleteFirewallRule(r.network, r.Id);
+      await ctx.io.stdout.write(r.Id + "\n");
+    }
+    return EXIT_OK;
+  },
+};
+
+export const containerFirewallCommand: Command = withVerbs(
+  "firewall",
+  "Manage a container's firewall rules",
+  [
+    { names: ["add"], command: containerAdd },
+    { names: ["ls", "list"], command: containerLs },
+    { names: ["rm", "remove"], command: containerRm },
+  ],
+);
