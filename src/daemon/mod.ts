@@ -55,6 +55,7 @@ export async function runDaemon(args: string[]): Promise<number> {
         defaultNetwork: opts.defaultNetwork,
         defaultBridge: opts.bridge,
         defaultSubnet: opts.bridgeSubnet,
+        firewallBackend: opts.firewallBackend,
       },
       overlay: opts.storageDriver === "auto" ? undefined : opts.storageDriver === "overlay",
     });

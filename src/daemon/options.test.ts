@@ -17,6 +17,7 @@ Deno.test("daemon options default to /var/lib/polis and /run/polis", () => {
     bridgeSubnet: undefined,
     registryMirrors: [],
     insecureRegistries: [],
+    firewallBackend: "auto",
   });
   const off = parseDaemonArgs(["--offline"], noEnv);
   assertEquals(off !== "help" && off.offline, true);
@@ -72,4 +73,16 @@ Deno.test("daemon refuses unknown flags, bad tcp and relative paths", () => {
   throws(() => parseDaemonArgs(["--root", "rel"], noEnv), /absolute path/);
   throws(() => parseDaemonArgs(["--socket"], noEnv), /needs an argument/);
   throws(() => parseDaemonArgs(["--bridge", "a-name-far-too-long"], noEnv), /invalid --bridge/);
+});
+
+Deno.test("the firewall backend comes from --firewall-backend, else POLIS_FIREWALL_BACKEND", () => {
+  const env = (k: string) => ({ POLIS_FIREWALL_BACKEND: "proxy" })[k];
+  const pick = (args: string[], e = noEnv as (k: string) => string | undefined) => {
+    const o = parseDaemonArgs(args, e);
+    return o === "help" ? "help" : o.firewallBackend;
+  };
+  assertEquals(pick(["--firewall-backend", "iptables"], env), "iptables");
+  assertEquals(pick([], env), "proxy");
+  assertEquals(pick(["--firewall-backend=nft"]), "nft");
+  throws(() => pick(["--firewall-backend", "ipfw"]), /invalid --firewall-backend "ipfw"/);
 });

@@ -23,6 +23,8 @@ export interface DaemonOptions {
   registryMirrors: string[];
   /** `host[:port]` of registries reached over plain HTTP (loopback always is). */
   insecureRegistries: string[];
+  /** Where isolation, NAT, firewall rules and published ports live (default auto). */
+  firewallBackend: "auto" | "nft" | "iptables" | "proxy";
 }
 
 export const DAEMON_USAGE = `Usage:  polis daemon [OPTIONS]
@@ -48,6 +50,9 @@ Options:
       --insecure-registry HOST[:PORT]
                              a registry reached over plain HTTP (repeatable; env
                              POLIS_INSECURE_REGISTRIES, comma-separated)
+      --firewall-backend B   nft, iptables, proxy (published ports through the daemon, no
+                             kernel rules) or auto: nft, else iptables, else proxy (default;
+                             env POLIS_FIREWALL_BACKEND)
   -h, --help                 print this help
 `;
 
@@ -63,6 +68,7 @@ const VALUE_FLAGS = new Set([
   "--bridge-subnet",
   "--registry-mirror",
   "--insecure-registry",
+  "--firewall-backend",
 ]);
 
 /** Flags that may be given more than once; each adds to a list. */
@@ -113,6 +119,7 @@ export function parseDaemonArgs(
     registryMirrors: lists.get("--registry-mirror") ?? commaList(env("POLIS_REGISTRY_MIRRORS")),
     insecureRegistries: lists.get("--insecure-registry") ??
       commaList(env("POLIS_INSECURE_REGISTRIES")),
+    firewallBackend: "auto",
   };
   opts.registryMirrors = opts.registryMirrors.map((m) => {
     let url: URL | undefined;
@@ -141,6 +148,13 @@ export function parseDaemonArgs(
     }
     opts.storageDriver = driver;
   }
+  const fw = flags.get("--firewall-backend") ?? env("POLIS_FIREWALL_BACKEND") ?? "auto";
+  if (fw !== "auto" && fw !== "nft" && fw !== "iptables" && fw !== "proxy") {
+    throw PolisError.invalid(
+      `invalid --firewall-backend "${fw}": use nft, iptables, proxy or auto`,
+    );
+  }
+  opts.firewallBackend = fw;
   const tcp = flags.get("--tcp");
   if (tcp !== undefined) {
     const m = /^(.*):(\d{1,5})$/.exec(tcp);

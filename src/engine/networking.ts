@@ -11,15 +11,22 @@ import { logger, PolisError, writeFileAtomicSync } from "../core/mod.ts";
 import {
   allowLocalnet,
   BridgeDriver,
+  bridgedTrafficFiltered,
+  chooseFirewallBackend,
   DnsServer,
   type Endpoint,
+  type FirewallBackend,
   type FirewallRule,
   type FirewallTarget,
   hostForwarding,
   hostnameFile,
   hostsFile,
+  iptablesAvailable,
+  iptablesPrefix,
+  IptablesRules,
   ipToInt,
   type NetworkRecord,
+  type NetworkRules,
   NetworkStore,
   NftNetworkRules,
   NftPorts,
@@ -29,6 +36,7 @@ import {
   pickSubnet,
   type PortMapping,
   PortProxy,
+  type PortRules,
   resolvConf,
   subnetText,
   validateRule,
@@ -64,6 +72,12 @@ export interface NetworkingOptions {
    * there is also no isolation, NAT or firewall: Polis logs that once.
    */
   portDriver?: "nft" | "proxy";
+  /**
+   * Where isolation, NAT, firewall rules and published ports live: "nft", "iptables" (own
+   * chains, for hosts without nft), "proxy" (no kernel rules) or "auto" (the default: the first
+   * of those whose tool exists; env POLIS_FIREWALL_BACKEND).
+   */
+  firewallBackend?: string;
   /**
    * Where the embedded DNS sends names it does not know (env POLIS_DNS_UPSTREAM, comma
    * separated). None (the default): it answers REFUSED, and no query leaves the host.
@@ -101,9 +115,10 @@ export class Networking implements NetworkApi {
   readonly store: NetworkStore;
   readonly driver = new BridgeDriver();
   readonly #pool: string;
-  readonly ports: NftPorts;
-  /** Isolation and outbound NAT rules (table `<ports table>_net`). */
-  readonly nat: NftNetworkRules;
+  readonly ports: PortRules;
+  /** Isolation and outbound NAT rules (nft: table `<ports table>_net`). */
+  readonly nat: NetworkRules;
+  readonly firewallBackend: FirewallBackend;
   /** The embedded DNS server of each user-defined network, by network id. */
   readonly #dns = new Map<string, DnsServer>();
   readonly #upstream: string[];
@@ -120,14 +135,24 @@ export class Networking implements NetworkApi {
   constructor(db: DatabaseSync, readonly opts: NetworkingOptions = {}) {
     this.store = new NetworkStore(db);
     this.#pool = opts.pool ?? DEFAULT_POOL;
-    this.ports = new NftPorts(nftTableName(opts.root ?? "/var/lib/polis"));
-    this.nat = new NftNetworkRules(`${this.ports.table}_net`);
-    this.#hasNft = nftAvailable();
+    const table = nftTableName(opts.root ?? "/var/lib/polis");
+    this.firewallBackend = chooseFirewallBackend(
+      opts.firewallBackend ?? Deno.env.get("POLIS_FIREWALL_BACKEND") ?? "auto",
+      { nft: nftAvailable, iptables: iptablesAvailable },
+    );
+    if (this.firewallBackend === "iptables") {
+      const rules = new IptablesRules(iptablesPrefix(table));
+      this.ports = this.nat = rules;
+    } else {
+      this.ports = new NftPorts(table);
+      this.nat = new NftNetworkRules(`${table}_net`);
+    }
+    this.#hasNft = this.firewallBackend !== "proxy";
     const driver = opts.portDriver ?? Deno.env.get("POLIS_PORT_DRIVER");
     this.portDriver = driver === "proxy" || !this.#hasNft ? "proxy" : "nft";
     if (!this.#hasNft) {
       logger.warn(
-        "nft is not installed: published ports go through the daemon; no isolation, NAT or firewall rules",
+        "no nft or iptables backend: published ports go through the daemon; no isolation, NAT or firewall rules",
       );
     }
     this.#upstream = opts.dnsUpstream ??
@@ -449,7 +474,14 @@ export class Networking implements NetworkApi {
       containerId = c.id;
     }
     if (!this.#hasNft) {
-      throw PolisError.precondition("firewall rules need nftables (the nft tool is not installed)");
+      throw PolisError.precondition(
+        "firewall rules need the nft or iptables backend (neither tool is installed, or --firewall-backend proxy)",
+      );
+    }
+    if (this.firewallBackend === "iptables" && !bridgedTrafficFiltered()) {
+      throw PolisError.precondition(
+        "firewall rules with the iptables backend need br_netfilter (net.bridge.bridge-nf-call-iptables=1) to see traffic within a network",
+      );
     }
     const stored = this.store.addFirewallRule(net.id, rule, containerId);
     try {
@@ -763,7 +795,12 @@ export class Networking implements NetworkApi {
   async restore(c: NetContainer): Promise<void> {
     const ports = publishedPorts(c);
     const ep = this.store.endpointsOfContainer(c.id)[0];
-    if (this.portDriver !== "proxy" || !ports.length || !ep) return;
+    if (!ports.length || !ep) return;
+    // iptables mappings are rebuilt from the store (nft ones stay in the kernel as they are).
+    if (this.portDriver === "nft" && this.firewallBackend === "iptables") {
+      this.ports.add(ports, ep.address);
+    }
+    if (this.portDriver !== "proxy") return;
     await this.proxy.add(ports, ep.address);
   }
 

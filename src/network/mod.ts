@@ -17,6 +17,8 @@ export * from "./files.ts";
 export * from "./bridge.ts";
 export * from "./ports.ts";
 export * from "./nat.ts";
+export * from "./iptables_rules.ts";
+export * from "./iptables.ts";
 export * from "./firewall.ts";
 export * from "./proxy.ts";
 export * from "./dns_message.ts";

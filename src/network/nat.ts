@@ -107,8 +107,13 @@ export function enableBridgeForwarding(bridge: string): void {
   Deno.writeTextFileSync(`/proc/sys/net/ipv4/conf/${bridge}/forwarding`, "1");
 }
 
+/** Isolation, NAT and firewall rules kept in step with the live networks (nft or iptables). */
+export interface NetworkRules {
+  sync(nets: NatNetwork[], opts: NatOptions): void;
+}
+
 /** Keeps table `ip <table>` in step with the live networks. */
-export class NftNetworkRules {
+export class NftNetworkRules implements NetworkRules {
   #last: string | undefined;
 
   constructor(readonly table: string) {}

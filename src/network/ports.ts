@@ -101,8 +101,16 @@ function mapOf(m: PortMapping): string {
   return `${m.protocol}_${m.hostIp ? "addr" : "any"}`;
 }
 
+/** Published ports in the kernel (nft or iptables). */
+export interface PortRules {
+  /** Publishes `ports` to `containerIp`; a host port already published is a conflict. */
+  add(ports: PortMapping[], containerIp: string): void;
+  /** Unpublishes `ports` that lead to `containerIp`. */
+  remove(ports: PortMapping[], containerIp: string): void;
+}
+
 /** DNAT of published ports in table `ip <table>`. */
-export class NftPorts {
+export class NftPorts implements PortRules {
   constructor(readonly table: string) {}
 
   #script(): string {

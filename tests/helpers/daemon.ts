@@ -5,7 +5,7 @@
  */
 
 import { removeCgroupParent } from "../../src/security/mod.ts";
-import { nftTableName } from "../../src/network/mod.ts";
+import { iptablesPrefix, nftTableName, removeIptablesChains } from "../../src/network/mod.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 const DENO = Deno.execPath();
@@ -205,6 +205,11 @@ export class TestDaemon {
       for (const t of [nftTableName(this.root), `${nftTableName(this.root)}_net`]) {
         await new Deno.Command("nft", { args: ["delete", "table", "ip", t], stderr: "null" })
           .output().catch(() => {});
+      }
+      try {
+        removeIptablesChains(iptablesPrefix(nftTableName(this.root)));
+      } catch (e) {
+        console.error(`cleanup: iptables chains: ${e}`);
       }
       this.#log?.close();
       unmountUnder(this.dir);
