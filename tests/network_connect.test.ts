@@ -113,6 +113,9 @@ daemonTest("network connect, disconnect, prune and --network container:", async 
       "connect and disconnect rewrite a running container's /etc/hosts and resolv.conf",
       async () => {
         const watcher = `ccw-${tag}`;
+        // Prints both files whenever they change, so the last snapshot is what it sees now.
+        const loop = 'p=; while :; do c=$(cat /etc/hosts /etc/resolv.conf); [ "$c" != "$p" ] && ' +
+          '{ echo "== snapshot"; echo "$c"; p=$c; }; sleep 0.2; done';
         const wid = (await d.ok([
           "run",
           "-d",
@@ -125,15 +128,29 @@ daemonTest("network connect, disconnect, prune and --network container:", async 
           "busybox",
           "sh",
           "-c",
-          // Prints both files whenever they change, so the last snapshot is what it sees now.
-          'p=; while :; do c=$(cat /etc/hosts /etc/resolv.conf); [ "$c" != "$p" ] && ' +
-          '{ echo "== snapshot"; echo "$c"; p=$c; }; sleep 0.2; done',
+          loop,
         ])).trim();
-        const seen = async () => (await d.ok(["logs", watcher])).split("== snapshot\n").at(-1)!;
-        const until = async (want: (s: string) => boolean) => {
+        // One more sharing the watcher's network namespace: its files follow the watcher's.
+        await d.ok([
+          "run",
+          "-d",
+          "--name",
+          `${watcher}-s`,
+          "--hostname",
+          "sharer",
+          "--network",
+          `container:${watcher}`,
+          "busybox",
+          "sh",
+          "-c",
+          loop,
+        ]);
+        const seen = async (who = watcher) =>
+          (await d.ok(["logs", who])).split("== snapshot\n").at(-1)!;
+        const until = async (want: (s: string) => boolean, who = watcher) => {
           let s = "";
           for (let i = 0; i < 50; i++) {
-            s = await seen();
+            s = await seen(who);
             if (want(s)) return s;
             await new Promise((r) => setTimeout(r, 200));
           }
@@ -159,6 +176,8 @@ daemonTest("network connect, disconnect, prune and --network container:", async 
           s.split("\n").filter((l) => l.startsWith("nameserver")),
           [`nameserver ${gwA}`, `nameserver ${gwB}`],
         );
+        s = await until((s) => s.includes(`${ipB}\tsharer`), `${watcher}-s`);
+        ok(s.includes(`nameserver ${gwB}`), s);
         const onHost = Deno.readTextFileSync(`${d.root}/containers/${wid}/hosts`);
         ok(onHost.includes(`${ipB}\twatchbox`), onHost);
 
@@ -169,7 +188,8 @@ daemonTest("network connect, disconnect, prune and --network container:", async 
           s.split("\n").filter((l) => l.startsWith("nameserver")),
           [`nameserver ${gwA}`],
         );
-        await d.ok(["rm", "-f", watcher]);
+        await until((s) => !s.includes(ipB), `${watcher}-s`);
+        await d.ok(["rm", "-f", `${watcher}-s`, watcher]);
       },
     );
 
@@ -184,7 +204,7 @@ daemonTest("network connect, disconnect, prune and --network container:", async 
       ok(!links.includes(bridges[1]) && !links.includes(bridges[2]), "their bridges are gone");
     });
   } finally {
-    await d.cli(["rm", "-f", name, `ccw-${tag}`]).catch(() => {});
+    await d.cli(["rm", "-f", `ccw-${tag}-s`, `ccw-${tag}`, name]).catch(() => {});
     await d.cli(["network", "rm", netA, netB, netU]).catch(() => {});
     using nl = new Rtnl();
     for (const b of bridges) nl.deleteLinkIfExists(b);

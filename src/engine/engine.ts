@@ -136,9 +136,12 @@ export class Engine implements EngineApi {
     this.networks.containerRunning = (id) => this.#live.has(id);
     this.networks.containerMode = (id) => this.records.get(id)?.config.networkMode;
     this.networks.containerSpec = (id) => this.records.get(id)?.config.spec;
+    // The container's files, and those of running containers sharing its namespace.
     this.networks.filesChanged = (id) => {
-      const rec = this.records.get(id);
-      if (rec && this.#live.has(id)) this.networks.refreshFiles(rec, this.#containerDir(id));
+      for (const rec of this.records.all()) {
+        if (rec.id !== id && rec.config.networkMode !== `container:${id}`) continue;
+        if (this.#live.has(rec.id)) this.networks.refreshFiles(rec, this.#containerDir(rec.id));
+      }
     };
     this.networks.containerRef = (ref) => {
       try {
