@@ -18,6 +18,7 @@
 import { createHash, type Hash } from "node:crypto";
 import { PolisError } from "../core/errors.ts";
 import { fsyncDirSync, removeIfExistsSync } from "../core/fs.ts";
+import { followBlob, type FollowOptions, type Growth } from "./follow.ts";
 import { noteBytesMoved } from "./gcpace.ts";
 
 export interface BlobInfo {
@@ -62,6 +63,13 @@ export type RangeOpener = (
 export interface DownloadOptions extends IngestOptions {
   /** Called with the bytes held so far (resumed prefix included) as the download grows. */
   onProgress?: (current: number) => void;
+  /**
+   * Called with the partial file's length after every write to it (and after it is cut
+   * back to the prefix being resumed), so a reader can follow it (see follow.ts).
+   */
+  onWritten?: (length: number) => void;
+  /** Stops the download (between chunks); the partial file is kept. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -71,6 +79,11 @@ export interface DownloadOptions extends IngestOptions {
  */
 export interface BlobDownloader {
   download(expected: string, open: RangeOpener, opts?: DownloadOptions): Promise<IngestResult>;
+  /**
+   * The blob's bytes as a download of it grows (its `onWritten` feeding `growth`): read
+   * from the partial file, then from the blob once it is in the store.
+   */
+  follow(digest: string, growth: Growth, opts?: FollowOptions): ReadableStream<Uint8Array>;
 }
 
 /** Lists what the store holds. */
@@ -137,6 +150,10 @@ export class BlobStore implements BlobReader, BlobIngester, BlobDownloader, Blob
     return `${this.downloadsDir}/${digestHex(digest)}.partial`;
   }
 
+  follow(digest: string, growth: Growth, opts?: FollowOptions): ReadableStream<Uint8Array> {
+    return followBlob([this.partialPath(digest), this.path(digest)], growth, opts);
+  }
+
   download(
     expected: string,
     open: RangeOpener,
@@ -175,6 +192,7 @@ export class BlobStore implements BlobReader, BlobIngester, BlobDownloader, Blob
       // A hash's state cannot be saved, so a kept prefix is hashed again: a local read.
       let hash: Hash = createHash("sha256");
       if (have > 0) have = await hashPrefix(file, have, hash);
+      opts.signal?.throwIfAborted();
       // A complete partial (a crash before its rename) needs no fetch, only the check.
       const { body, offset } = opts.size !== undefined && have === opts.size && have > 0
         ? { body: new Blob([]).stream(), offset: have }
@@ -191,6 +209,7 @@ export class BlobStore implements BlobReader, BlobIngester, BlobDownloader, Blob
       await file.truncate(have);
       await file.seek(have, Deno.SeekMode.Start);
       let size = have;
+      opts.onWritten?.(size);
       opts.onProgress?.(size);
       for await (const chunk of body) {
         let off = 0;
@@ -198,8 +217,10 @@ export class BlobStore implements BlobReader, BlobIngester, BlobDownloader, Blob
         hash.update(chunk);
         size += chunk.byteLength;
         noteBytesMoved(chunk.byteLength);
+        opts.onWritten?.(size);
         opts.onProgress?.(size);
         if (opts.size !== undefined && size > opts.size) break; // ends the body too
+        opts.signal?.throwIfAborted(); // leaving the loop cancels the body
       }
       await file.sync();
       info = { digest: `sha256:${hash.digest("hex")}`, size };

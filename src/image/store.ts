@@ -21,7 +21,7 @@
 
 import type { DatabaseSync } from "node:sqlite";
 import { PolisError } from "../core/errors.ts";
-import { removeIfExistsSync, writeFileAtomicSync } from "../core/fs.ts";
+import { fsyncDirSync, removeIfExistsSync, writeFileAtomicSync } from "../core/fs.ts";
 import { logger } from "../core/log.ts";
 import { extractArchive, MEDIA, readImageDir, type SourceBlob } from "./archive.ts";
 import {
@@ -40,7 +40,7 @@ import { chainIds, parseImageConfig } from "./config.ts";
 import { planRemoval } from "./rmi.ts";
 import { checkOverlayFits, copyLayers, type RootfsDescription } from "./rootfs.ts";
 import { detectCompression } from "./tar.ts";
-import { unpackLayerAtomically, type WhiteoutFormat } from "./unpack.ts";
+import { unpackLayer, type WhiteoutFormat } from "./unpack.ts";
 
 export interface ImageRecord {
   /** "sha256:<hex of the config blob>" */
@@ -105,6 +105,15 @@ export interface PulledImage {
   extraBlobs?: string[];
 }
 
+/** One layer of a pull, by its place in the image (chain ids follow from the config). */
+export interface PulledLayer {
+  chainId: string;
+  /** The chain id below, recorded only. */
+  parent: string | null;
+  diffId: string;
+  blobDigest: string;
+}
+
 /** Holds of unfinished pulls older than this are dropped when the store opens. */
 export const DOWNLOAD_KEEP_MS = 7 * 24 * 3600 * 1000;
 
@@ -166,8 +175,11 @@ export class ImageStore {
   private readonly pinnedLayers = new Set<string>();
   /** Link names given to layers of the load in progress, not yet in the database. */
   private readonly pendingLinks = new Set<string>();
-  /** Blobs unfinished pulls hold, by hold key (also on disk as `downloads/hold-<key>.json`). */
-  private readonly holds = new Map<string, Set<string>>();
+  /**
+   * Blobs and unpacked layers (chain ids) unfinished pulls hold, by hold key (also on
+   * disk as `downloads/hold-<key>.json`).
+   */
+  private readonly holds = new Map<string, Hold>();
   private queue: Promise<unknown> = Promise.resolve();
 
   constructor(opts: ImageStoreOptions) {
@@ -474,42 +486,97 @@ export class ImageStore {
     }
   }
 
+  /**
+   * Unpacks a layer blob (or `input`, the same bytes as they arrive) into a temp dir and
+   * renames it to `layers/<chain-id hex>` once its content matched the diff id and
+   * `verified` (the blob's own check) resolved. With `record` the row is inserted at
+   * once; otherwise the caller's transaction does it. A chain that got a row meanwhile
+   * (another pull or load of the same layer) is kept and this unpack dropped.
+   */
   private async unpack(
     chainId: string,
     parent: string | null,
     diffId: string,
     blobDigest: string,
+    more: { input?: ReadableStream<Uint8Array>; verified?: Promise<unknown>; record?: boolean } =
+      {},
   ): Promise<LayerRow> {
     const hex = chainId.slice("sha256:".length);
     const final = `${this.layersDir}/${hex}`;
-    // A dir without a row is debris of an interrupted run: never trust it.
-    removeIfExistsSync(final, true);
-    const result = await unpackLayerAtomically(
-      await this.blobs.open(blobDigest),
-      final,
-      this.tmpDir,
-      {
+    const tmp = Deno.makeTempDirSync({ dir: this.tmpDir, prefix: "unpack-" });
+    try {
+      const result = await unpackLayer(more.input ?? await this.blobs.open(blobDigest), tmp, {
         format: this.format,
         ops: this.ops,
         privileged: this.privileged,
         label: `layer ${blobDigest}`,
         expectedDiffId: diffId,
-        syncFs: syncFilesystem,
-      },
-    );
-    const link = this.freeLink(hex);
-    const linkPath = `${this.linksDir}/${link}`;
-    removeIfExistsSync(linkPath);
-    Deno.symlinkSync(`../layers/${hex}`, linkPath);
-    return {
-      chainId,
-      diffId,
-      parent,
-      size: result.size,
-      format: this.format,
-      link,
-      opaqueDirs: result.opaqueDirs,
-    };
+      });
+      syncFilesystem(tmp);
+      await more.verified;
+      // No await from here to the row: no other unpack of this chain can come between.
+      const existing = this.idb.layer(chainId);
+      if (existing) {
+        removeIfExistsSync(tmp, true);
+        return existing;
+      }
+      // A dir without a row is debris of an interrupted run: never trust it.
+      removeIfExistsSync(final, true);
+      Deno.renameSync(tmp, final);
+      fsyncDirSync(this.layersDir);
+      const link = this.freeLink(hex);
+      const linkPath = `${this.linksDir}/${link}`;
+      removeIfExistsSync(linkPath);
+      Deno.symlinkSync(`../layers/${hex}`, linkPath);
+      const row: LayerRow = {
+        chainId,
+        diffId,
+        parent,
+        size: result.size,
+        format: this.format,
+        link,
+        opaqueDirs: result.opaqueDirs,
+      };
+      if (more.record) {
+        this.idb.transaction(() => this.idb.insertLayer(row));
+        this.pendingLinks.delete(link);
+      }
+      return row;
+    } catch (e) {
+      try {
+        removeIfExistsSync(tmp, true);
+      } catch (cleanupErr) {
+        attach(e, cleanupErr);
+      }
+      throw e;
+    }
+  }
+
+  /** Whether the layer with this chain id is unpacked (and recorded). */
+  hasLayer(chainId: string): boolean {
+    return this.idb.layer(chainId) !== undefined;
+  }
+
+  /**
+   * Unpacks one layer of a pull from `input` while it downloads, and records it at once,
+   * so the next pull reuses it even when this one never finishes (the pull's hold, see
+   * `holdLayers`, keeps it till then). Nothing is placed before `verified` (the blob's
+   * digest check) resolves; a rejection leaves no layer dir.
+   */
+  async unpackPulledLayer(
+    layer: PulledLayer,
+    input: ReadableStream<Uint8Array>,
+    verified: Promise<unknown>,
+  ): Promise<void> {
+    if (this.idb.layer(layer.chainId)) {
+      await input.cancel().catch(() => {});
+      return;
+    }
+    await this.unpack(layer.chainId, layer.parent, layer.diffId, layer.blobDigest, {
+      input,
+      verified,
+      record: true,
+    });
   }
 
   /** A short link name derived from the chain id, longer only on a clash. */
@@ -576,13 +643,26 @@ export class ImageStore {
    * holds the blobs it fetched before its image record exists, so the next pull after
    * an interruption reuses them. The hold is written (fsync'ed) before the first fetch.
    */
-  holdBlobs(key: string, digests: string[]): void {
+  holdBlobs(key: string, digests: string[], layers: string[] = []): void {
     digestHex(`sha256:${key}`); // keys are hex digests: safe as file names
-    for (const d of digests) digestHex(d);
-    const set = this.holds.get(key) ?? new Set<string>();
-    for (const d of digests) set.add(d);
-    this.holds.set(key, set);
-    writeFileAtomicSync(this.holdPath(key), JSON.stringify([...set]), 0o600);
+    for (const d of [...digests, ...layers]) digestHex(d);
+    const hold = this.holds.get(key) ?? { blobs: new Set<string>(), layers: new Set<string>() };
+    for (const d of digests) hold.blobs.add(d);
+    for (const c of layers) hold.layers.add(c);
+    this.holds.set(key, hold);
+    writeFileAtomicSync(
+      this.holdPath(key),
+      JSON.stringify({ blobs: [...hold.blobs], layers: [...hold.layers] }),
+      0o600,
+    );
+  }
+
+  /**
+   * Keeps the unpacked layers `chainIds` too (a pull holds its image's layers from the
+   * moment it knows them, so those it unpacks survive a crash and reused ones a removal).
+   */
+  holdLayers(key: string, chainIds: string[]): void {
+    this.holdBlobs(key, [], chainIds);
   }
 
   /**
@@ -590,15 +670,28 @@ export class ImageStore {
    * image) the held blobs no image, load or other hold keeps are deleted too.
    */
   releaseBlobs(key: string, discard = false): void {
-    const held = this.holds.get(key) ?? new Set<string>();
+    const held = this.holds.get(key) ?? { blobs: new Set<string>(), layers: new Set<string>() };
     this.holds.delete(key);
     removeIfExistsSync(this.holdPath(key));
     if (!discard) return;
-    for (const d of held) {
+    for (const c of held.layers) this.dropLayerIfUnused(c);
+    for (const d of held.blobs) {
       if (this.idb.blobInUse(d) || this.pinnedBlobs.has(d) || this.isHeld(d)) continue;
       this.blobs.delete(d);
       removeIfExistsSync(this.blobs.partialPath(d));
     }
+  }
+
+  /** Deletes a layer's row and files when no image, load or hold keeps it. */
+  private dropLayerIfUnused(chainId: string): void {
+    let row: LayerRow | undefined;
+    this.idb.transaction(() => {
+      row = this.idb.layer(chainId);
+      if (!row || this.idb.layerInUse(chainId) || this.pinnedLayers.has(chainId)) return;
+      if (this.isLayerHeld(chainId)) return;
+      this.idb.deleteLayer(chainId);
+    });
+    if (row && !this.idb.layer(chainId)) this.removeLayerFiles(row.chainId, row.link);
   }
 
   private holdPath(key: string): string {
@@ -606,7 +699,12 @@ export class ImageStore {
   }
 
   private isHeld(digest: string): boolean {
-    for (const set of this.holds.values()) if (set.has(digest)) return true;
+    for (const h of this.holds.values()) if (h.blobs.has(digest)) return true;
+    return false;
+  }
+
+  private isLayerHeld(chainId: string): boolean {
+    for (const h of this.holds.values()) if (h.layers.has(chainId)) return true;
     return false;
   }
 
@@ -747,6 +845,7 @@ export class ImageStore {
       this.idb.deleteImage(id);
       for (const chainId of new Set(layerRefs.map((l) => l.chainId))) {
         if (this.idb.layerInUse(chainId) || this.pinnedLayers.has(chainId)) continue;
+        if (this.isLayerHeld(chainId)) continue;
         const row = this.idb.layer(chainId);
         if (!row) continue;
         this.idb.deleteLayer(chainId);
@@ -912,6 +1011,7 @@ export class ImageStore {
   private sweepDownloads(): Set<string> {
     const dir = this.blobs.downloadsDir;
     const kept = new Set<string>();
+    const isHex = (d: unknown): d is string => typeof d === "string" && HEX.test(d.slice(7));
     const now = Date.now();
     for (const e of Deno.readDirSync(dir)) {
       const path = `${dir}/${e.name}`;
@@ -924,10 +1024,14 @@ export class ImageStore {
       const hold = /^hold-([a-f0-9]{64})\.json$/.exec(e.name);
       if (!stale && hold) {
         try {
-          const digests = (JSON.parse(Deno.readTextFileSync(path)) as unknown[])
-            .filter((d): d is string => typeof d === "string" && HEX.test(d.slice(7)));
-          this.holds.set(hold[1], new Set(digests));
-          for (const d of digests) kept.add(d);
+          // An array of blob digests (older holds), or { blobs, layers }.
+          const doc = JSON.parse(Deno.readTextFileSync(path)) as
+            | unknown[]
+            | { blobs?: unknown[]; layers?: unknown[] };
+          const blobs = (Array.isArray(doc) ? doc : doc.blobs ?? []).filter(isHex);
+          const layers = Array.isArray(doc) ? [] : (doc.layers ?? []).filter(isHex);
+          this.holds.set(hold[1], { blobs: new Set(blobs), layers: new Set(layers) });
+          for (const d of blobs) kept.add(d);
           continue;
         } catch {
           stale = true; // unreadable: drop it
@@ -944,6 +1048,14 @@ export class ImageStore {
     for (const e of Deno.readDirSync(this.tmpDir)) {
       removeIfExistsSync(`${this.tmpDir}/${e.name}`, true);
     }
+    const referenced = this.idb.referencedBlobs();
+    for (const d of this.sweepDownloads()) referenced.add(d);
+    // Layers a pull unpacked are recorded at once; with no image and no hold left they go.
+    for (const l of this.idb.layers()) {
+      if (this.idb.layerInUse(l.chainId) || this.isLayerHeld(l.chainId)) continue;
+      logger.info("removing a layer no image or pull holds", { chainId: l.chainId });
+      this.idb.transaction(() => this.idb.deleteLayer(l.chainId));
+    }
     const layers = new Map(this.idb.layers().map((l) => [l.chainId.slice(7), l]));
     const links = new Set([...layers.values()].map((l) => l.link));
     for (const e of Deno.readDirSync(this.layersDir)) {
@@ -955,8 +1067,6 @@ export class ImageStore {
     for (const e of Deno.readDirSync(this.linksDir)) {
       if (!links.has(e.name)) removeIfExistsSync(`${this.linksDir}/${e.name}`);
     }
-    const referenced = this.idb.referencedBlobs();
-    for (const d of this.sweepDownloads()) referenced.add(d);
     for (const b of this.blobs.list()) {
       if (!referenced.has(b.digest)) this.blobs.delete(b.digest);
     }
@@ -964,6 +1074,11 @@ export class ImageStore {
       if (!HEX.test(e.name)) removeIfExistsSync(`${this.blobs.dir}/${e.name}`);
     }
   }
+}
+
+interface Hold {
+  blobs: Set<string>;
+  layers: Set<string>;
 }
 
 function attach(err: unknown, cleanupErr: unknown): void {

@@ -2,9 +2,12 @@
  * A pull: reference → manifest (an index resolved to the host's or the asked platform)
  * → config and layers into the blob store → one commit of the image record. Layers are
  * fetched a few at a time, each streamed through sha256 into a partial file that
- * survives interruptions (the next attempt asks only for the rest with a Range). The
- * image's blobs are held on disk before the first byte is fetched, so a crash or a kill
- * at any point leaves no image, and the next pull reuses every finished blob.
+ * survives interruptions (the next attempt asks only for the rest with a Range), and
+ * unpacked while it downloads: the unpacker follows the partial file (follow.ts), so a
+ * retry of the network side never restarts it, and its layer dir is placed only once
+ * both the diff id and the blob's digest check out. The image's blobs and layers are
+ * held on disk before they are fetched, so a crash or a kill at any point leaves no
+ * image, and the next pull reuses every finished blob and unpacked layer.
  *
  * @example
  * ```ts
@@ -18,9 +21,11 @@
 
 import { PolisError } from "../../core/errors.ts";
 import { logger } from "../../core/log.ts";
+import { chainIds, parseImageConfig } from "../config.ts";
 import type { BlobDownloader, BlobIngester, BlobReader } from "../content.ts";
+import { Growth } from "../follow.ts";
 import { canonicalName, familiarName, parseReference, repositoryName } from "../reference.ts";
-import type { ImageRecord, PulledImage } from "../store.ts";
+import type { ImageRecord, PulledImage, PulledLayer } from "../store.ts";
 import type { Credentials } from "./auth.ts";
 import { TokenCache } from "./auth.ts";
 import { type ClientOptions, RegistryClient, type RegistryConfig } from "./client.ts";
@@ -78,7 +83,16 @@ export interface PullStore {
   readonly ingester: BlobIngester;
   readonly downloader: BlobDownloader;
   holdBlobs(key: string, digests: string[]): void;
+  /** Keeps unpacked layers (chain ids) with the hold's blobs. */
+  holdLayers(key: string, chainIds: string[]): void;
   releaseBlobs(key: string, discard?: boolean): void;
+  hasLayer(chainId: string): boolean;
+  /** Unpacks `input` (following the download) into the layer; placed once `verified`. */
+  unpackPulledLayer(
+    layer: PulledLayer,
+    input: ReadableStream<Uint8Array>,
+    verified: Promise<unknown>,
+  ): Promise<void>;
   commitPulled(img: PulledImage): Promise<ImageRecord>;
   get(ref: string): ImageRecord;
 }
@@ -156,36 +170,100 @@ export async function pullImage(
         label: "manifest",
       });
     }
-    const fetchBlob = (d: Descriptor, label: string, onProgress?: (n: number) => void) =>
+    // One abort for the whole pull: a layer that fails for good stops the others.
+    const abort = new AbortController();
+    const fetchBlob = (
+      d: Descriptor,
+      label: string,
+      more: { onProgress?: (n: number) => void; onWritten?: (n: number) => void } = {},
+    ) =>
       withRetries(
         () =>
           store.downloader.download(d.digest, (offset) => client.openBlob(d.digest, offset), {
             size: d.size,
             label,
-            onProgress,
+            signal: abort.signal,
+            ...more,
           }),
         opts,
         `${label} ${d.digest}`,
+        abort.signal,
       );
     await fetchBlob(image.config, "config");
     checkConfigPlatform(store, image.config.digest, want, opts.platform !== undefined, ref);
+    const diffIds = parseImageConfig(
+      new TextDecoder().decode(store.reader.readBytes(image.config.digest)),
+      image.config.digest,
+    ).diffIds;
+    if (diffIds.length !== layers.length) {
+      throw PolisError.invalid(
+        `image ${image.config.digest}: the config lists ${diffIds.length} layers but the manifest has ${layers.length}`,
+      );
+    }
+    // Known before any layer is fetched, so every layer can unpack on its own, in any order.
+    const chains = chainIds(diffIds);
+    store.holdLayers(holdKey, chains);
 
     const unique = [...new Map(layers.map((l) => [l.digest, l])).values()];
+    /** Positions of the chains each blob still has to be unpacked to (one per chain). */
+    const toUnpack = new Map<string, number[]>();
+    chains.forEach((c, i) => {
+      if (store.hasLayer(c) || chains.indexOf(c) !== i) return;
+      toUnpack.set(layers[i].digest, [...toUnpack.get(layers[i].digest) ?? [], i]);
+    });
+    const todo = unique.filter((l) => !store.reader.has(l.digest) || toUnpack.has(l.digest));
     for (const l of unique) {
-      if (store.reader.has(l.digest)) emit({ id: short(l.digest), status: "Already exists" });
-      else emit({ id: short(l.digest), status: "Pulling fs layer" });
+      emit({
+        id: short(l.digest),
+        status: todo.includes(l) ? "Pulling fs layer" : "Already exists",
+      });
     }
-    const todo = unique.filter((l) => !store.reader.has(l.digest));
+    const throttled = (id: string, status: string, total: number) => {
+      let last = 0;
+      return (current: number) => {
+        const now = Date.now();
+        if (now - last < PROGRESS_EVERY_MS && current < total) return;
+        last = now;
+        emit({ id, status, current, total });
+      };
+    };
     await pool(todo, opts.concurrency ?? 3, async (l) => {
       const id = short(l.digest);
-      let last = 0;
-      await fetchBlob(l, "layer", (current) => {
-        const now = Date.now();
-        if (now - last < PROGRESS_EVERY_MS && current < l.size) return;
-        last = now;
-        emit({ id, status: "Downloading", current, total: l.size });
+      const growth = new Growth();
+      const verified = (store.reader.has(l.digest) ? Promise.resolve() : fetchBlob(l, "layer", {
+        onProgress: throttled(id, "Downloading", l.size),
+        onWritten: (n) => growth.wrote(n),
+      }).then(() => emit({ id, status: "Download complete" }))).then(
+        () => growth.end(),
+        (e) => {
+          growth.fail(e);
+          throw e;
+        },
+      );
+      const unpacks = (toUnpack.get(l.digest) ?? []).map((i) => {
+        const onRead = throttled(id, "Extracting", l.size);
+        return store.unpackPulledLayer(
+          {
+            chainId: chains[i],
+            parent: i === 0 ? null : chains[i - 1],
+            diffId: diffIds[i],
+            blobDigest: l.digest,
+          },
+          store.downloader.follow(l.digest, growth, { onRead }),
+          verified,
+        );
       });
-      emit({ id, status: "Download complete" });
+      // An unpack that fails lets its download end: bad bytes (a digest that does not
+      // match) explain a broken tar better than the tar error does.
+      const [fetched, ...unpacked] = await Promise.allSettled([verified, ...unpacks]);
+      const failed = fetched.status === "rejected"
+        ? fetched
+        : unpacked.find((u): u is PromiseRejectedResult => u.status === "rejected");
+      if (failed) {
+        if (!abort.signal.aborted) abort.abort(failed.reason);
+        throw failed.reason;
+      }
+      emit({ id, status: "Pull complete" });
     });
 
     let before: ImageRecord | undefined;
@@ -196,7 +274,6 @@ export async function pullImage(
     }
     const names = [`${repositoryName(ref)}@${top.digest}`];
     if (ref.tag !== undefined) names.unshift(canonicalName({ ...ref, digest: undefined }));
-    for (const l of todo) emit({ id: short(l.digest), status: "Extracting" });
     const rec = await store.commitPulled({
       configDigest: image.config.digest,
       manifestDigest: imageManifest.digest,
@@ -205,7 +282,6 @@ export async function pullImage(
       extraBlobs: extra.map((e) => e.digest),
     });
     store.releaseBlobs(holdKey);
-    for (const l of todo) emit({ id: short(l.digest), status: "Pull complete" });
     const downloaded = before?.id !== rec.id;
     const reference = familiarName(ref);
     emit({ status: `Digest: ${top.digest}` });
@@ -262,6 +338,7 @@ async function withRetries<T>(
   fn: () => Promise<T>,
   opts: PullOptions,
   what: string,
+  signal?: AbortSignal,
 ): Promise<T> {
   const retries = opts.retries ?? 8;
   const base = opts.backoffMs ?? 250;
@@ -269,6 +346,8 @@ async function withRetries<T>(
     try {
       return await fn();
     } catch (e) {
+      // Stopped because another part of the pull failed: that failure is the story.
+      if (signal?.aborted) throw signal.reason;
       const err = e instanceof PolisError ? e : transientFrom(e, what);
       if (err.code !== "unavailable" || attempt >= retries) throw err;
       logger.info("download failed; resuming", { what, attempt, error: err.message });
