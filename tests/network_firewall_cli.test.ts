@@ -2,8 +2,8 @@
  * The firewall through the CLI: `polis container firewall add` on a running container denies
  * its TCP to a peer on the same network at once and `rm` restores it (seen by the container
  * itself, probing in a loop), `polis network firewall add|ls|rm` list rules as a table and as
- * JSON, and bad flags are one-line usage errors. Traffic goes only to containers on the
- * network this test made.
+ * JSON, `run --firewall` sets a new container's rules, and bad flags are one-line usage
+ * errors. Traffic goes only to containers on the network this test made.
  */
 
 import { deepStrictEqual as assertEquals, match, ok } from "node:assert/strict";
@@ -144,6 +144,18 @@ daemonTest("firewall rules through the CLI, set while containers run", async (d,
       const again = await d.cli(["network", "firewall", "rm", net, ruleId]);
       ok(again.code !== 0);
       match(again.stderr, /has no firewall rule/);
+    });
+
+    await t.step("run --firewall sets the new container's rules from its start", async () => {
+      const probe = `printf "GET /hostname HTTP/1.0\\r\\n\\r\\n" | nc -w 1 ${ipS} 80 | ` +
+        `grep -q fwsrv && echo reach || echo blocked`;
+      const run = (rule: string) =>
+        d.ok(["run", "--rm", "--network", net, "--firewall", rule, "busybox", "sh", "-c", probe]);
+      assertEquals((await run(`egress,deny,cidr=${ipS}/32,proto=tcp,port=80`)).trim(), "blocked");
+      assertEquals((await run(`egress,deny,cidr=${ipS}/32,proto=udp,port=80`)).trim(), "reach");
+      const bad = await d.cli(["run", "--rm", "--firewall", "egress,drop", "busybox", "true"]);
+      assertEquals(bad.code, 125);
+      match(bad.stderr.split("\n")[0], /invalid argument "egress,drop" for "--firewall" flag/);
     });
 
     await t.step("bad flags are one-line errors with a non-zero exit", async () => {

@@ -9,6 +9,7 @@ import { parseCpus, parseMemory } from "../../core/mod.ts";
 import type { ContainerCreateRequest } from "../client.ts";
 import { flagLabel, type FlagSpec, type ParsedArgs, UsageError } from "../flags.ts";
 import type { CliIO } from "../io.ts";
+import { parseFirewallFlag } from "./firewall.ts";
 
 export const CONTAINER_FLAGS: FlagSpec[] = [
   { name: "name", kind: "string", help: "Assign a name to the container" },
@@ -67,6 +68,13 @@ export const CONTAINER_FLAGS: FlagSpec[] = [
     kind: "list",
     arg: "NAME",
     help: "Add a network-scoped alias for the container",
+  },
+  {
+    name: "firewall",
+    kind: "list",
+    arg: "RULE",
+    help:
+      "Add a firewall rule on its networks: egress|ingress,allow|deny[,cidr=C][,proto=P][,port=N]",
   },
 ];
 
@@ -168,6 +176,9 @@ export async function createRequest(args: ParsedArgs, io: CliIO): Promise<Contai
     dns: args.list("dns").length ? args.list("dns") : undefined,
     addHosts: args.list("add-host").length ? args.list("add-host") : undefined,
     networkAliases: args.list("network-alias").length ? args.list("network-alias") : undefined,
+    firewall: args.list("firewall").length
+      ? args.list("firewall").map(parseFirewallFlag)
+      : undefined,
   };
   // Leave unset options out of the request, so the daemon applies the image's defaults.
   for (const key of Object.keys(req) as (keyof ContainerCreateRequest)[]) {

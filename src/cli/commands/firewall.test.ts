@@ -1,6 +1,6 @@
 import { deepStrictEqual as assertEquals, throws } from "node:assert/strict";
 import { parseArgs, UsageError } from "../flags.ts";
-import { RULE_FLAGS, ruleFromFlags } from "./firewall.ts";
+import { parseFirewallFlag, RULE_FLAGS, ruleFromFlags } from "./firewall.ts";
 
 function rule(argv: string[]) {
   return ruleFromFlags(parseArgs({ usage: "", summary: "", flags: RULE_FLAGS }, argv));
@@ -41,5 +41,33 @@ Deno.test("firewall flag mistakes are usage errors naming the flag", () => {
   ];
   for (const [argv, msg] of cases) {
     throws(() => rule(argv), (e: Error) => e instanceof UsageError && msg.test(e.message));
+  }
+});
+
+Deno.test("--firewall takes the same rule as comma-separated words and key=value", () => {
+  assertEquals(parseFirewallFlag("egress,deny,cidr=10.1.0.0/16,proto=tcp,port=80"), {
+    direction: "egress",
+    action: "deny",
+    cidr: "10.1.0.0/16",
+    port: 80,
+    protocol: "tcp",
+  });
+  assertEquals(parseFirewallFlag("direction=ingress,action=allow"), {
+    direction: "ingress",
+    action: "allow",
+  });
+  const cases: [string, RegExp][] = [
+    ["egress", /"egress" for "--firewall" flag: action is required/],
+    ["deny", /direction is required/],
+    ["egress,drop", /unknown word "drop"/],
+    ["egress,deny,host=1.2.3.4", /unknown key "host"/],
+    ["egress,deny,ingress", /direction given twice/],
+    ["egress,deny,port=99999", /port: expected 1-65535/],
+  ];
+  for (const [raw, msg] of cases) {
+    throws(
+      () => parseFirewallFlag(raw),
+      (e: Error) => e instanceof UsageError && msg.test(e.message),
+    );
   }
 });

@@ -36,59 +36,110 @@ const LS_FLAGS: FlagSpec[] = [
   { name: "format", kind: "string", help: "Format output: table, json, or a template" },
 ];
 
-/** The rule the flags describe, checked here so a mistake is a usage error naming its flag. */
-export function ruleFromFlags(args: ParsedArgs): FirewallRuleSpec {
-  const direction = args.string("direction");
-  if (direction === undefined) {
-    throw new UsageError('flag "--direction" is required: ingress or egress');
+/** A rule's fields as typed, before they are checked. */
+interface RuleFields {
+  direction?: string;
+  action?: string;
+  cidr?: string;
+  port?: string;
+  proto?: string;
+}
+
+/** What is wrong with one field of a rule (`value` undefined: it is missing). */
+class RuleError extends Error {
+  constructor(readonly field: keyof RuleFields, readonly value: string | undefined, why: string) {
+    super(why);
   }
+}
+
+function checkRule(f: RuleFields): FirewallRuleSpec {
+  const { direction, action, cidr, port, proto } = f;
+  if (direction === undefined) throw new RuleError("direction", undefined, "ingress or egress");
   if (direction !== "ingress" && direction !== "egress") {
-    throw new UsageError(
-      `invalid argument "${direction}" for "--direction" flag: use ingress or egress`,
-    );
+    throw new RuleError("direction", direction, "use ingress or egress");
   }
-  const action = args.string("action");
-  if (action === undefined) throw new UsageError('flag "--action" is required: allow or deny');
+  if (action === undefined) throw new RuleError("action", undefined, "allow or deny");
   if (action !== "allow" && action !== "deny") {
-    throw new UsageError(`invalid argument "${action}" for "--action" flag: use allow or deny`);
+    throw new RuleError("action", action, "use allow or deny");
   }
   const rule: FirewallRuleSpec = { direction, action };
-  const cidr = args.string("cidr");
   if (cidr !== undefined) {
     const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?:\/(\d{1,2}))?$/.exec(cidr);
     if (!m || m.slice(1, 5).some((o) => Number(o) > 255) || Number(m[5] ?? 32) > 32) {
-      throw new UsageError(
-        `invalid argument "${cidr}" for "--cidr" flag: expected an IPv4 address or CIDR`,
-      );
+      throw new RuleError("cidr", cidr, "expected an IPv4 address or CIDR");
     }
     rule.cidr = cidr;
   }
-  const port = args.string("port");
   if (port !== undefined) {
     if (/^\d+-\d+$/.test(port)) {
-      throw new UsageError(
-        `invalid argument "${port}" for "--port" flag: port ranges are not supported, add a rule per port`,
-      );
+      throw new RuleError("port", port, "port ranges are not supported, add a rule per port");
     }
     const n = Number(port);
     if (!/^\d+$/.test(port) || n < 1 || n > 65535) {
-      throw new UsageError(`invalid argument "${port}" for "--port" flag: expected 1-65535`);
+      throw new RuleError("port", port, "expected 1-65535");
     }
     rule.port = n;
   }
-  const proto = args.string("proto");
   if (proto !== undefined) {
     if (proto !== "tcp" && proto !== "udp" && proto !== "icmp" && proto !== "all") {
-      throw new UsageError(
-        `invalid argument "${proto}" for "--proto" flag: use tcp, udp, icmp or all`,
-      );
+      throw new RuleError("proto", proto, "use tcp, udp, icmp or all");
     }
     if (port !== undefined && proto !== "tcp" && proto !== "udp") {
-      throw new UsageError(`"--port" needs "--proto" tcp or udp, not ${proto}`);
+      throw new RuleError("proto", proto, "a port needs tcp or udp");
     }
     rule.protocol = proto;
   }
   return rule;
+}
+
+/** The rule the flags describe, checked here so a mistake is a usage error naming its flag. */
+export function ruleFromFlags(args: ParsedArgs): FirewallRuleSpec {
+  const f: RuleFields = {};
+  for (const k of ["direction", "action", "cidr", "port", "proto"] as const) {
+    f[k] = args.string(k);
+  }
+  try {
+    return checkRule(f);
+  } catch (e) {
+    if (!(e instanceof RuleError)) throw e;
+    if (e.value === undefined) {
+      throw new UsageError(`flag "--${e.field}" is required: ${e.message}`);
+    }
+    throw new UsageError(`invalid argument "${e.value}" for "--${e.field}" flag: ${e.message}`);
+  }
+}
+
+/**
+ * One `--firewall` value of run/create: comma-separated `ingress|egress`, `allow|deny` and
+ * `cidr=`, `port=`, `proto=` (also `direction=`, `action=`), e.g.
+ * `egress,deny,cidr=10.1.0.0/16,proto=tcp,port=80`.
+ */
+export function parseFirewallFlag(raw: string): FirewallRuleSpec {
+  const f: RuleFields = {};
+  const fail = (why: string) =>
+    new UsageError(`invalid argument "${raw}" for "--firewall" flag: ${why}`);
+  for (const part of raw.split(",").map((p) => p.trim()).filter(Boolean)) {
+    const eq = part.indexOf("=");
+    const [key, value] = eq < 0
+      ? [part === "ingress" || part === "egress" ? "direction" : "action", part]
+      : [part.slice(0, eq), part.slice(eq + 1)];
+    if (eq < 0 && part !== "allow" && part !== "deny" && key === "action") {
+      throw fail(`unknown word "${part}"`);
+    }
+    if (!["direction", "action", "cidr", "port", "proto"].includes(key)) {
+      throw fail(`unknown key "${key}"`);
+    }
+    if (f[key as keyof RuleFields] !== undefined) throw fail(`${key} given twice`);
+    f[key as keyof RuleFields] = value;
+  }
+  try {
+    return checkRule(f);
+  } catch (e) {
+    if (!(e instanceof RuleError)) throw e;
+    throw fail(
+      e.value === undefined ? `${e.field} is required (${e.message})` : `${e.field}: ${e.message}`,
+    );
+  }
 }
 
 interface Row {
