@@ -296,6 +296,30 @@ Deno.test({
         },
       );
 
+      await t.step(
+        "a restart with another backend moves the rules there, ports still work",
+        async () => {
+          const nftTables = () =>
+            ["ip", "bridge"].flatMap((fam) =>
+              [nftTableName(d.root), `${nftTableName(d.root)}_net`].filter((t) =>
+                new Deno.Command("nft", { args: ["list", "table", fam, t], stderr: "null" })
+                  .outputSync().success
+              )
+            );
+          const args = d.net.args!;
+          args.splice(0, args.length, "--firewall-backend", "nft");
+          await d.restart();
+          assertEquals(ours(prefix), []);
+          ok(nftTables().length > 0, "nft tables");
+          assertEquals(await fetchText(`http://127.0.0.1:${p1}/hostname`), "webbox\n");
+          args.splice(0, args.length, "--firewall-backend", "iptables");
+          await d.restart();
+          assertEquals(nftTables(), []);
+          ok(ours(prefix).length > 0);
+          assertEquals(await fetchText(`http://127.0.0.1:${p1}/hostname`), "webbox\n");
+        },
+      );
+
       await t.step("rm, network rm and daemon stop leave nothing with our prefix", async () => {
         await d.ok(["rm", "-f", web]);
         ok(!ours(prefix).some((l) => l.includes("DNAT --to")), ours(prefix).join("\n"));

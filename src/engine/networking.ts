@@ -13,6 +13,7 @@ import {
   BridgeDriver,
   bridgedTrafficFiltered,
   chooseFirewallBackend,
+  clearOtherBackends,
   DnsServer,
   type Endpoint,
   type FirewallBackend,
@@ -146,6 +147,11 @@ export class Networking implements NetworkApi {
     } else {
       this.ports = new NftPorts(table);
       this.nat = new NftNetworkRules(`${table}_net`);
+    }
+    try {
+      clearOtherBackends(this.firewallBackend, table);
+    } catch (e) {
+      logger.warn("network rules of another backend", { error: String(e) });
     }
     this.#hasNft = this.firewallBackend !== "proxy";
     const driver = opts.portDriver ?? Deno.env.get("POLIS_PORT_DRIVER");
@@ -796,11 +802,16 @@ export class Networking implements NetworkApi {
     const ports = publishedPorts(c);
     const ep = this.store.endpointsOfContainer(c.id)[0];
     if (!ports.length || !ep) return;
-    // iptables mappings are rebuilt from the store (nft ones stay in the kernel as they are).
-    if (this.portDriver === "nft" && this.firewallBackend === "iptables") {
-      this.ports.add(ports, ep.address);
+    if (this.portDriver === "nft") {
+      // Kernel mappings outlive the daemon: those still there are a conflict, which is fine;
+      // those gone (after a restart with another --firewall-backend) are published again.
+      try {
+        this.ports.add(ports, ep.address);
+      } catch (e) {
+        if (!(e instanceof PolisError && e.code === "conflict")) throw e;
+      }
+      return;
     }
-    if (this.portDriver !== "proxy") return;
     await this.proxy.add(ports, ep.address);
   }
 

@@ -16,8 +16,9 @@
 
 import { PolisError } from "../core/mod.ts";
 import type { NatNetwork, NatOptions, NetworkRules } from "./nat.ts";
-import type { PortMapping, PortRules } from "./ports.ts";
+import { nft, type PortMapping, type PortRules } from "./ports.ts";
 import {
+  iptablesPrefix,
   iptablesRules,
   type IptablesState,
   parsePublished,
@@ -231,5 +232,23 @@ export function bridgedTrafficFiltered(): boolean {
     return Deno.readTextFileSync("/proc/sys/net/bridge/bridge-nf-call-iptables").trim() === "1";
   } catch {
     return false;
+  }
+}
+
+/**
+ * Removes what the backends not `chosen` left of this daemon (its nft tables, or its iptables
+ * chains), as after a restart with another `--firewall-backend`: stale isolation or DNAT rules
+ * would otherwise outlive their networks. Tools that are missing have nothing to remove.
+ */
+export function clearOtherBackends(chosen: FirewallBackend, nftTable: string): void {
+  if (chosen !== "iptables" && iptablesAvailable()) removeIptablesChains(iptablesPrefix(nftTable));
+  if (chosen !== "nft") {
+    const tables = [`ip ${nftTable}`, `ip ${nftTable}_net`, `bridge ${nftTable}_net`];
+    // "add" then "delete": the delete succeeds whether or not the table existed.
+    const script = tables.map((t) => `add table ${t}\ndelete table ${t}\n`).join("");
+    const r = nft(script);
+    if (!r.ok && !/not installed/.test(r.err)) {
+      throw PolisError.internal(`nftables: cannot remove tables ${nftTable}*: ${r.err}`);
+    }
   }
 }
