@@ -1,88 +1,58 @@
 /**
- * A netlink socket inside another network namespace (a container's), without ever changing
- * the namespaces of the calling thread: a throwaway Worker (its own OS thread) joins the
- * namespace with setns, creates the socket there, returns to its own namespace and ends. The
- * socket keeps working from any thread and pins the namespace until it is closed (DESIGN.md).
+ * Work inside another network namespace (a container's) done on the calling thread: setns
+ * into the namespace, the work, setns back, all synchronous, so no other code runs on this
+ * thread in between (JS is single-threaded; pool threads keep their own namespaces). A
+ * netlink socket made there belongs to that namespace, keeps working from any thread, and
+ * pins the namespace until closed; /proc/sys/net opened there shows that namespace
+ * (DESIGN.md).
  *
- * The Worker's code is inline (a blob URL) so the bundled single-file build keeps working.
+ * This replaced a throwaway Worker per call: a new isolate cost each bridged container start
+ * 10-30 ms, the setns round trip costs microseconds.
  * @module
  */
 
-import { NetlinkSocket } from "./netlink_socket.ts";
+import { NetlinkSocket, openNetlinkFd } from "./netlink_socket.ts";
 import { Rtnl } from "./netlink.ts";
-import { ErrnoError } from "./errno.ts";
+import { close, open, writeAll } from "./fs.ts";
+import { O_CLOEXEC, O_RDONLY, O_WRONLY } from "./arch.ts";
+import { CLONE_NEWNET, setns } from "./ns.ts";
 import { libc } from "./libc.ts";
 
-const WORKER_SOURCE = `
-const lib = Deno.dlopen("libc.so.6", {
-  __errno_location: { parameters: [], result: "pointer" },
-  open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
-  close: { parameters: ["i32"], result: "i32" },
-  setns: { parameters: ["i32", "i32"], result: "i32" },
-  socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
-  write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
-});
-const O_RDONLY = 0, O_WRONLY = 1, O_CLOEXEC = 0o2000000, CLONE_NEWNET = 0x40000000;
-const errno = () => new Deno.UnsafePointerView(lib.symbols.__errno_location()).getInt32();
-const cs = (s) => new TextEncoder().encode(s + "\\0");
-self.onmessage = (e) => {
-  const path = e.data.path;
-  let home = -1, target = -1, fd = -1;
-  const fail = (call, arg) => ({ call, arg, errno: errno() });
-  let res;
+/** Runs `fn` (synchronous only) with this thread in the network namespace at `nsPath`. */
+export function inNetnsSync<T>(nsPath: string, fn: () => T): T {
+  const home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
   try {
-    home = lib.symbols.open(cs("/proc/thread-self/ns/net"), O_RDONLY | O_CLOEXEC, 0);
-    if (home < 0) { res = fail("open", "/proc/thread-self/ns/net"); return; }
-    target = lib.symbols.open(cs(path), O_RDONLY | O_CLOEXEC, 0);
-    if (target < 0) { res = fail("open", path); return; }
-    if (lib.symbols.setns(target, CLONE_NEWNET) < 0) { res = fail("setns", path); return; }
-    if (e.data.sysctls) {
-      // /proc/sys/net/* shows the namespace of the thread that opens it: this one, now.
-      res = { ok: true };
-      for (const [file, value] of e.data.sysctls) {
-        const f = lib.symbols.open(cs(file), O_WRONLY | O_CLOEXEC, 0);
-        if (f < 0) { res = fail("open", file); break; }
-        const bytes = new TextEncoder().encode(value);
-        const n = lib.symbols.write(f, bytes, BigInt(bytes.length));
-        if (n < 0n) res = fail("write", file);
-        lib.symbols.close(f);
-        if (res.call) break;
-      }
-    } else {
-      fd = lib.symbols.socket(16, 3 | O_CLOEXEC, 0);
-      res = fd < 0 ? fail("socket", "AF_NETLINK") : { fd };
+    const target = open(nsPath, O_RDONLY | O_CLOEXEC);
+    try {
+      setns(target, CLONE_NEWNET, nsPath);
+    } finally {
+      close(target);
     }
-    // Leave the container's namespace before this thread does anything else.
-    if (lib.symbols.setns(home, CLONE_NEWNET) < 0) res = { ...fail("setns", "back"), fd };
+    try {
+      return fn();
+    } finally {
+      returnHome(home);
+    }
   } finally {
-    if (home >= 0) lib.symbols.close(home);
-    if (target >= 0) lib.symbols.close(target);
-    self.postMessage(res);
+    close(home);
   }
-};
-`;
+}
 
-let workerUrl: string | undefined;
-
-type Reply = { fd?: number; ok?: boolean; call?: string; arg?: string; errno?: number };
-
-/** Runs the worker once in the namespace at `nsPath`. */
-async function inNetns(msg: { path: string; sysctls?: [string, string][] }): Promise<Reply> {
-  workerUrl ??= URL.createObjectURL(
-    new Blob([WORKER_SOURCE], { type: "application/javascript" }),
-  );
-  const worker = new Worker(workerUrl, { type: "module" });
+/**
+ * Back to the thread's own namespace. If that ever failed, every later socket this thread
+ * made would be in the container's namespace: no state is worth that, so the process ends
+ * (a restarted daemon reconciles).
+ */
+function returnHome(home: number): void {
   try {
-    return await new Promise<Reply>((resolve, reject) => {
-      worker.onmessage = (e: MessageEvent<Reply>) => resolve(e.data);
-      worker.onerror = (e) => {
-        e.preventDefault();
-        reject(new Error(`netns worker failed: ${e.message}`));
-      };
-      worker.postMessage(msg);
-    });
-  } finally {
-    worker.terminate();
+    setns(home, CLONE_NEWNET, "the thread's own network namespace");
+  } catch (e) {
+    const msg = `polis: fatal: cannot return to the host network namespace: ${e}\n`;
+    try {
+      libc().write(2, new TextEncoder().encode(msg), BigInt(msg.length));
+    } finally {
+      Deno.exit(70);
+    }
   }
 }
 
@@ -90,32 +60,39 @@ async function inNetns(msg: { path: string; sysctls?: [string, string][] }): Pro
  * Writes sysctls of the network namespace at `nsPath`, e.g.
  * `{ "net/ipv6/conf/eth0/disable_ipv6": "0" }` (paths under /proc/sys), in order.
  */
-export async function setSysctlsInNetns(
-  nsPath: string,
-  values: Record<string, string>,
-): Promise<void> {
-  const sysctls = Object.entries(values).map(([k, v]): [string, string] => [
-    `/proc/sys/${k}`,
-    v,
-  ]);
-  const reply = await inNetns({ path: nsPath, sysctls });
-  if (reply.call) throw new ErrnoError(reply.call, reply.errno ?? 0, [reply.arg]);
+export function setSysctlsInNetns(nsPath: string, values: Record<string, string>): Promise<void> {
+  try {
+    inNetnsSync(nsPath, () => {
+      for (const [key, value] of Object.entries(values)) {
+        const fd = open(`/proc/sys/${key}`, O_WRONLY | O_CLOEXEC);
+        try {
+          writeAll(fd, value);
+        } finally {
+          close(fd);
+        }
+      }
+    });
+    return Promise.resolve();
+  } catch (e) {
+    return Promise.reject(e);
+  }
 }
 
 /**
  * Opens a NETLINK_ROUTE socket in the network namespace at `nsPath`
  * (e.g. `/proc/<pid>/ns/net`). Close it when done: it keeps the namespace alive.
  */
-export async function openNetlinkInNetns(nsPath: string): Promise<NetlinkSocket> {
-  const reply = await inNetns({ path: nsPath });
-  if (reply.call) {
-    if (reply.fd !== undefined && reply.fd >= 0) {
-      // The socket was made but the worker could not return home: the thread is gone now.
-      libc().close(reply.fd);
-    }
-    throw new ErrnoError(reply.call, reply.errno ?? 0, [reply.arg]);
+export function openNetlinkInNetnsSync(nsPath: string): NetlinkSocket {
+  return new NetlinkSocket(inNetnsSync(nsPath, openNetlinkFd));
+}
+
+/** Kept async for callers written against the Worker version. */
+export function openNetlinkInNetns(nsPath: string): Promise<NetlinkSocket> {
+  try {
+    return Promise.resolve(openNetlinkInNetnsSync(nsPath));
+  } catch (e) {
+    return Promise.reject(e);
   }
-  return new NetlinkSocket(reply.fd!);
 }
 
 /** `Rtnl` operations inside the network namespace at `nsPath`. */
