@@ -471,13 +471,36 @@ Deno.test({
     }),
 });
 
+/** Our children that are inits started ahead of their container (`_init -`). */
+function spareInits(): number[] {
+  return ourChildren().filter((pid) => {
+    try {
+      return Deno.readTextFileSync(`/proc/${pid}/cmdline`).split("\0").includes("-");
+    } catch {
+      return false;
+    }
+  });
+}
+
+async function until<T>(what: string, fn: () => T | undefined, ms = 15_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = fn();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
 Deno.test({
-  name: "with spareSetupWorker a loaded worker waits for the next create, until dropped",
+  name:
+    "with spareSetupWorker the next create gets an init started ahead of it, ended when dropped",
   ignore: skip,
   fn: () =>
     withContainer("echo spare", async (c) => {
       const cfg: RuntimeConfig = { ...c.cfg, spareSetupWorker: true };
       try {
+        let ahead: number | undefined;
         for (const n of [1, 2]) {
           const id = `${c.id}-s${n}`;
           const st = await createContainer(cfg, {
@@ -485,15 +508,20 @@ Deno.test({
             bundle: c.bundle.dir,
             stdio: { stdout: c.out, stderr: c.err },
           });
+          // The second container's init is the one that was waiting before its create.
+          if (n === 2) assertEquals(st.pid, ahead);
           const exited = c.reaper.watch(st.pid!);
           await startContainer(cfg, id);
           assertEquals(await exited, { exitCode: 0, known: true });
           await deleteContainer(cfg, id);
+          if (n === 1) ahead = await until("a spare init", () => spareInits()[0]);
         }
         assertEquals(read(c.out), "spare\nspare\n");
+        assertEquals(read(c.err), "");
       } finally {
         dropSpareWorker();
       }
+      await until("the spare inits to end", () => spareInits().length ? undefined : true);
     }),
 });
 

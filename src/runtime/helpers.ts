@@ -29,7 +29,7 @@ import {
 } from "../../ffi/mod.ts";
 import type { InitPlan } from "./plan.ts";
 import { failure, parseReport, type SetupResult } from "./protocol.ts";
-import { initCommand, spawnInit, type SpawnRequest } from "./setup.ts";
+import { INIT_REPORT_TIMEOUT_MS, initCommand, spawnInit, type SpawnRequest } from "./setup.ts";
 import { RESULT_FILE } from "./state.ts";
 
 export type HelperMode = "worker" | "process" | "inline";
@@ -210,15 +210,22 @@ const WORKER_LOAD_TIMEOUT_MS = 10_000;
 
 /** A loaded, unused worker kept for the next create (see `spareWorker`). */
 let spare: SetupWorker | null = null;
+/**
+ * An init started ahead of the next create (`_init -`), in new namespaces like the last
+ * create's, waiting for its state dir on the go pipe: it takes the init's Deno start-up, the
+ * longest step of a create, off the next create's path.
+ */
+let spareInit: WorkerInit | null = null;
 /** Pending creation of the next spare, and the timer that ends an unused one. */
 let spareTimer: ReturnType<typeof setTimeout> | undefined;
 let idleTimer: ReturnType<typeof setTimeout> | undefined;
 
 /**
- * How long a spare worker is kept without a create: it costs memory (a V8 isolate) that an
- * edge device should get back once a burst of starts is over.
+ * How long a spare is kept without a create: it costs memory (a V8 isolate, and for a spare
+ * init a waiting Deno process) that an edge device should get back once a burst of starts is
+ * over.
  */
-export const SPARE_IDLE_MS = 60_000;
+export const SPARE_IDLE_MS = 30_000;
 
 /** The spare worker if there is one, else a new one; null where workers cannot load. */
 function takeWorker(): SetupWorker | null {
@@ -227,17 +234,41 @@ function takeWorker(): SetupWorker | null {
   return w;
 }
 
+/** Whether a spare init can serve `job`: its own stdio, and only namespaces it makes anew. */
+function spareable(job: HelperJob): boolean {
+  return job.quiet && job.namespaces.every((n) => !n.path);
+}
+
+function sameNamespaces(a: HelperJob["namespaces"], b: HelperJob["namespaces"]): boolean {
+  const key = (ns: HelperJob["namespaces"]) =>
+    ns.map((n) => `${n.type}:${n.path ?? ""}`).sort().join(",");
+  return key(a) === key(b);
+}
+
+/** The spare init if it fits `job` and is still alive; otherwise it is ended. */
+function takeSpareInit(job: HelperJob): WorkerInit | null {
+  const s = spareInit;
+  spareInit = null;
+  if (s === null) return null;
+  if (spareable(job) && sameNamespaces(s.namespaces, job.namespaces) && s.alive) return s;
+  void s.abort().catch(() => {});
+  return null;
+}
+
 /**
- * Makes the next create's worker once the current create's synchronous part is done: a new
+ * Makes the next create's spare once the current create's synchronous part is done: a new
  * Worker blocks this thread for 10-20 ms (a new isolate), which then overlaps the init's
- * start-up (another process) instead of delaying this create.
+ * start-up (another process) instead of delaying this create. After a create that a spare
+ * init could serve, that is a spare init; otherwise a loaded worker.
  */
-function scheduleSpare(): void {
-  if (spare !== null || spareTimer !== undefined) return;
+function scheduleSpare(job: HelperJob): void {
+  if (spareTimer !== undefined) return;
+  if (spareInit !== null || (spare !== null && !spareable(job))) return;
   spareTimer = setTimeout(() => {
     spareTimer = undefined;
-    spare ??= SetupWorker.start();
-    if (spare === null) return;
+    if (spareable(job)) spareInit ??= WorkerInit.startSpare(job.namespaces);
+    else spare ??= SetupWorker.start();
+    if (spare === null && spareInit === null) return;
     if (idleTimer !== undefined) clearTimeout(idleTimer);
     idleTimer = setTimeout(dropSpareWorker, SPARE_IDLE_MS);
     Deno.unrefTimer(Number(idleTimer));
@@ -245,23 +276,29 @@ function scheduleSpare(): void {
 }
 
 /**
- * Ends the spare setup worker kept by `spareWorker` creates, if any (a live Worker keeps the
- * process running), and cancels one about to be made.
+ * Ends the spares kept by `spareWorker` creates, if any (a live Worker keeps the process
+ * running), and cancels one about to be made.
  */
 export function dropSpareWorker(): void {
   for (const t of [spareTimer, idleTimer]) if (t !== undefined) clearTimeout(t);
   spareTimer = idleTimer = undefined;
   spare?.terminate();
   spare = null;
+  // Closing its go pipe without a byte makes the init leave; its worker reaps it and ends.
+  void spareInit?.abort().catch(() => {});
+  spareInit = null;
 }
 
 /** The "worker" helper: the init starts at once and waits on the go pipe. */
 class WorkerInit implements PendingInit {
-  readonly #job: HelperJob;
+  #job: HelperJob;
   readonly #worker: SetupWorker;
   readonly #goRead: number;
   #goWrite: number;
   #reply: Promise<SetupResult | null> = Promise.resolve(null);
+  /** Started ahead of its container: the state dir goes with the go. */
+  #ahead = false;
+  #settled = false;
 
   private constructor(job: HelperJob, worker: SetupWorker, goRead: number, goWrite: number) {
     this.#job = job;
@@ -270,9 +307,44 @@ class WorkerInit implements PendingInit {
     this.#goWrite = goWrite;
   }
 
+  get namespaces(): HelperJob["namespaces"] {
+    return this.#job.namespaces;
+  }
+
+  /** False once the init or its worker has ended (a spare must not be handed out then). */
+  get alive(): boolean {
+    return !this.#settled;
+  }
+
   static start(job: HelperJob): WorkerInit | null {
+    if (job.spareWorker) {
+      const ahead = takeSpareInit(job);
+      if (ahead) {
+        ahead.#job = job;
+        scheduleSpare(job);
+        return ahead;
+      }
+    }
+    return WorkerInit.#begin(job, takeWorker());
+  }
+
+  /** An init for a future create with these namespaces; null where workers cannot load. */
+  static startSpare(namespaces: HelperJob["namespaces"]): WorkerInit | null {
+    const init = WorkerInit.#begin(
+      { stateDir: "-", namespaces, quiet: true },
+      SetupWorker.start(),
+      SPARE_IDLE_MS + INIT_REPORT_TIMEOUT_MS,
+    );
+    if (init) init.#ahead = true;
+    return init;
+  }
+
+  static #begin(
+    job: HelperJob,
+    worker: SetupWorker | null,
+    reportTimeoutMs?: number,
+  ): WorkerInit | null {
     const cmd = initCommand();
-    const worker = takeWorker();
     if (worker === null) return null;
     let goRead: number, goWrite: number;
     try {
@@ -289,9 +361,11 @@ class WorkerInit implements PendingInit {
       stdio: job.quiet ? "null" : "inherit",
       cmd,
       goFd: goRead,
+      ...(reportTimeoutMs ? { reportTimeoutMs, ahead: true } : {}),
     });
-    // The next create's worker, made while this one's init starts (that takes longer).
-    if (job.spareWorker) scheduleSpare();
+    void init.#reply.finally(() => init.#settled = true);
+    // The next create's spare, made while this one's init starts (that takes longer).
+    if (job.spareWorker) scheduleSpare(job);
     return init;
   }
 
@@ -300,7 +374,10 @@ class WorkerInit implements PendingInit {
     if (this.#goWrite < 0) return;
     try {
       // The read end stays open until the reply, so this cannot fail with EPIPE.
-      if (go) writeAll(this.#goWrite, new Uint8Array([1]));
+      if (go) {
+        const dir = this.#ahead ? new TextEncoder().encode(this.#job.stateDir) : new Uint8Array();
+        writeAll(this.#goWrite, new Uint8Array([1, ...dir]));
+      }
     } finally {
       closeQuiet(this.#goWrite);
       this.#goWrite = -1;

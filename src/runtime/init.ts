@@ -11,7 +11,9 @@
 
 import {
   bindNow,
+  CLONE_FS,
   CLONE_NEWCGROUP,
+  CLONE_NEWNS,
   ErrnoError,
   type LibcSymbolName,
   O_APPEND,
@@ -25,7 +27,7 @@ import {
 } from "../../ffi/mod.ts";
 import { type InitEnv, realEnv, step } from "./initenv.ts";
 import type { InitPlan } from "./plan.ts";
-import { failure, GO_FD_ENV, SYNC_FD_ENV } from "./protocol.ts";
+import { failure, GO_FD_ENV, HOST_MNT_FD_ENV, SYNC_FD_ENV } from "./protocol.ts";
 import { finishRootfs, mountDeferred, pivotInto, prepareRootfs } from "./rootfs.ts";
 import type { DeferredCgroupMount } from "./rootfs.ts";
 import { lookPath, pathFromEnv } from "./lookpath.ts";
@@ -53,6 +55,7 @@ const INIT_SYMBOLS: readonly LibcSymbolName[] = [
   "chdir",
   "statvfs",
   "sethostname",
+  "setns",
   "poll",
   "unshare",
   "prctl",
@@ -196,27 +199,65 @@ export function execFailureCode(err: unknown): number {
 }
 
 /**
- * Waits for the caller's go (one byte on the fd in GO_FD_ENV, if set). False when the caller
- * gave up (end-of-file): then nothing may be touched, the plan may not even exist.
+ * Waits for the caller's go on the fd in GO_FD_ENV, if set: one byte 1, then optionally the
+ * state dir (for an init started ahead of its container, `_init -`), then end-of-file.
+ * Returns what followed the byte ("" without a go pipe), or null when the caller gave up
+ * (end-of-file first): then nothing may be touched, the plan may not even exist.
  */
-export function waitForGo(env: InitEnv, goFdText = Deno.env.get(GO_FD_ENV)): boolean {
-  if (goFdText === undefined) return true;
+export function waitForGo(env: InitEnv, goFdText = Deno.env.get(GO_FD_ENV)): string | null {
+  if (goFdText === undefined) return "";
   const { sys } = env;
   const fd = Number(goFdText);
   sys.setCloexec(fd, true);
-  const n = sys.read(fd, new Uint8Array(1));
-  sys.close(fd);
-  return n === 1;
+  const chunks: Uint8Array[] = [];
+  const buf = new Uint8Array(4096);
+  try {
+    for (let total = 0; total <= MAX_GO_BYTES;) {
+      const n = sys.read(fd, buf);
+      if (n <= 0) break;
+      chunks.push(buf.slice(0, n));
+      total += n;
+    }
+  } finally {
+    sys.close(fd);
+  }
+  const all = new Uint8Array(chunks.reduce((a, c) => a + c.length, 0));
+  let at = 0;
+  for (const c of chunks) all.set(c, (at += c.length) - c.length);
+  if (all[0] !== 1) return null;
+  return new TextDecoder().decode(all.subarray(1));
 }
 
 /**
- * `_init <stateDir>`: the sync pipe's fd comes in SYNC_FD_ENV, the optional go pipe's in
+ * An init started ahead of its container holds a copy of the host's mounts from back then,
+ * without the container's rootfs: re-enter the host's mount namespace and copy it anew.
+ * Only this (main) thread does mount work, so only its fs_struct has to follow.
+ */
+function freshMountNamespace(env: InitEnv, fdText = Deno.env.get(HOST_MNT_FD_ENV)): void {
+  const { sys } = env;
+  const fd = Number(fdText);
+  if (fdText === undefined || !Number.isInteger(fd)) {
+    throw new Error("started ahead without the host's mount namespace");
+  }
+  step("copying the host's mount namespace", () => {
+    sys.unshare(CLONE_FS);
+    sys.setns(fd, CLONE_NEWNS, "the host's mount namespace");
+    sys.close(fd);
+    sys.unshare(CLONE_NEWNS);
+  });
+}
+
+/** A state dir path is far shorter; more means a confused caller. */
+const MAX_GO_BYTES = 8192;
+
+/**
+ * `_init <stateDir|->`: the sync pipe's fd comes in SYNC_FD_ENV, the optional go pipe's in
  * GO_FD_ENV. Returns the exit code on failure; on success the process has become the
  * workload.
  */
 export function runInit(args: string[], env: InitEnv = realEnv): number {
   const { sys } = env;
-  const stateDir = args[0];
+  let stateDir = args[0];
   const syncFd = Number(Deno.env.get(SYNC_FD_ENV));
   if (!stateDir || !Number.isInteger(syncFd) || syncFd < 3) {
     writeStderr("polis init: must be started by the runtime (missing state dir or sync fd)");
@@ -227,7 +268,14 @@ export function runInit(args: string[], env: InitEnv = realEnv): number {
   try {
     if (env === realEnv) bindNow(INIT_SYMBOLS);
     sys.setCloexec(syncFd, true);
-    if (!waitForGo(env)) return 1;
+    const go = waitForGo(env);
+    if (go === null) return 1;
+    // "-": started ahead of its container (a spare); the state dir comes with the go.
+    if (stateDir === "-") {
+      stateDir = go;
+      freshMountNamespace(env);
+    }
+    if (!stateDir.startsWith("/")) throw new Error(`no state dir given with the go: "${go}"`);
     plan = JSON.parse(env.files.readFile(`${stateDir}/${PLAN_FILE}`)) as InitPlan;
     prep = prepare(plan, env);
     sys.writeAll(syncFd, JSON.stringify({ ok: true }) + "\n");

@@ -21,6 +21,12 @@ export const SYNC_FD_ENV = "_POLIS_INIT_SYNC_FD";
  */
 export const GO_FD_ENV = "_POLIS_INIT_GO_FD";
 
+/**
+ * For an init started ahead of its container: an fd of the host's mount namespace, which it
+ * re-enters and copies anew at go, so it sees mounts made after it started (the rootfs).
+ */
+export const HOST_MNT_FD_ENV = "_POLIS_INIT_HOST_MNT_FD";
+
 /** init → helper, once, after the rootfs is ready (or setting it up failed). */
 export type SyncMessage = { ok: true } | { ok: false; error: string; code: ErrorCode };
 

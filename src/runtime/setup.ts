@@ -26,6 +26,7 @@ import type { InitPlan } from "./plan.ts";
 import {
   failure,
   GO_FD_ENV,
+  HOST_MNT_FD_ENV,
   parseReport,
   type SetupResult,
   SYNC_FD_ENV,
@@ -121,7 +122,7 @@ export function initCommand(): InitCommand {
     if (entry) self[self.length - 1] = entry;
   }
   const env = Object.entries(Deno.env.toObject())
-    .filter(([k]) => k !== SYNC_FD_ENV && k !== GO_FD_ENV && k !== "DENO_NO_UPDATE_CHECK")
+    .filter(([k]) => ![SYNC_FD_ENV, GO_FD_ENV, HOST_MNT_FD_ENV, "DENO_NO_UPDATE_CHECK"].includes(k))
     .map(([k, v]) => `${k}=${v}`);
   env.push("DENO_NO_UPDATE_CHECK=1");
   return { path: resolveExecutable(self[0]), argv: self, env };
@@ -174,6 +175,10 @@ export interface SpawnRequest {
   cmd: InitCommand;
   /** Read end of a go pipe (close-on-exec): the init waits for one byte on it (GO_FD_ENV). */
   goFd?: number;
+  /** How long to wait for the init's report (default INIT_REPORT_TIMEOUT_MS). */
+  reportTimeoutMs?: number;
+  /** Started ahead of its container: pass it this thread's mount namespace (HOST_MNT_FD_ENV). */
+  ahead?: boolean;
 }
 
 /**
@@ -194,12 +199,14 @@ export function spawnInit(
   const nullFd = req.stdio === "null" ? sys.open("/dev/null", O_RDWR | O_CLOEXEC) : -1;
   let r = -1;
   let w = -1;
+  let mntFd = -1;
   try {
+    if (req.ahead) mntFd = sys.open("/proc/thread-self/ns/mnt", O_RDONLY | O_CLOEXEC);
     [r, w] = sys.pipe2(O_CLOEXEC);
     enterNamespaces(req, sys);
     // Targets >= 3 that are no source: no dup2 can overwrite a source before it is copied.
     // The pipes first: if one is 0, 1 or 2 the stdio dup2s below overwrite it.
-    const sources = [w, nullFd, req.goFd ?? -1];
+    const sources = [w, nullFd, req.goFd ?? -1, mntFd];
     const syncTarget = syncFdTarget(sources);
     const env = [...req.cmd.env, `${SYNC_FD_ENV}=${syncTarget}`];
     const dup2: [number, number][] = [[w, syncTarget]];
@@ -207,6 +214,11 @@ export function spawnInit(
       const goTarget = syncFdTarget([...sources, syncTarget]);
       dup2.push([req.goFd, goTarget]);
       env.push(`${GO_FD_ENV}=${goTarget}`);
+      if (mntFd >= 0) {
+        const mntTarget = syncFdTarget([...sources, syncTarget, goTarget]);
+        dup2.push([mntFd, mntTarget]);
+        env.push(`${HOST_MNT_FD_ENV}=${mntTarget}`);
+      }
     }
     if (nullFd >= 0) { for (const fd of [0, 1, 2]) if (fd !== nullFd) dup2.push([nullFd, fd]); }
     let pid: number;
@@ -217,6 +229,7 @@ export function spawnInit(
     }
     sys.close(w);
     w = -1;
+    timeoutMs = req.reportTimeoutMs ?? timeoutMs;
     const text = readReport(r, timeoutMs, sys);
     if (text === null) {
       reapFailed(pid, sys);
@@ -238,7 +251,7 @@ export function spawnInit(
     if (!msg.ok) reapFailed(pid, sys);
     return msg.ok ? { ok: true, pid } : msg;
   } finally {
-    for (const fd of [r, w, nullFd]) closeBy(sys, fd);
+    for (const fd of [r, w, nullFd, mntFd]) closeBy(sys, fd);
   }
 }
 
