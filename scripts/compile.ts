@@ -4,6 +4,8 @@
  * servers unless DENORT_BIN points at one. Where neither works we say so clearly.
  */
 
+import { DAEMON_V8_FLAGS } from "../src/daemon/options.ts";
+
 const root = new URL("..", import.meta.url).pathname;
 const out = `${root}dist/polis`;
 const denort = Deno.env.get("DENORT_BIN");
@@ -21,6 +23,7 @@ const args = [
   "-A",
   "--unstable-net",
   "--no-check",
+  `--v8-flags=${DAEMON_V8_FLAGS}`,
   // The runtime starts containers from a Worker module that main.ts never imports.
   "--include",
   "src/runtime/setup-worker.ts",

@@ -11,7 +11,7 @@ import { createApp, serveApi } from "../api/mod.ts";
 import { becomeSubreaper } from "../runtime/mod.ts";
 import { DAEMON_USAGE, parseDaemonArgs } from "./options.ts";
 
-export { type DaemonOptions, parseDaemonArgs } from "./options.ts";
+export { DAEMON_V8_FLAGS, type DaemonOptions, parseDaemonArgs } from "./options.ts";
 
 export async function runDaemon(args: string[]): Promise<number> {
   let opts;

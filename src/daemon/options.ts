@@ -171,3 +171,11 @@ export function parseDaemonArgs(
   }
   return opts;
 }
+
+/**
+ * V8 flags the daemon should run with (`deno run --v8-flags=…`; baked into a compiled
+ * binary). A 1 MiB semi-space instead of V8's default of up to 16 MiB keeps the young
+ * generation, and the buffers a pull or a log stream leaves in it, small: the idle daemon
+ * measured 97 → 76 MiB RSS. Scavenges get more frequent but each is cheaper.
+ */
+export const DAEMON_V8_FLAGS = "--max-semi-space-size=1";

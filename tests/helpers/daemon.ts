@@ -5,6 +5,7 @@
  */
 
 import { removeCgroupParent } from "../../src/security/mod.ts";
+import { DAEMON_V8_FLAGS } from "../../src/daemon/options.ts";
 import { iptablesPrefix, nftTableName, removeIptablesChains } from "../../src/network/mod.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
@@ -66,6 +67,7 @@ export class TestDaemon {
         "-A",
         "--unstable-net",
         "--quiet",
+        `--v8-flags=${DAEMON_V8_FLAGS}`,
         this.main,
         "daemon",
         "--root",
