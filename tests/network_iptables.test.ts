@@ -341,3 +341,76 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "--firewall-backend proxy: ports relayed by the daemon, no kernel rules, firewall refused",
+  ignore: !isRoot,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const d = new TestDaemon("fwproxy", undefined, { args: ["--firewall-backend", "proxy"] });
+    const prefix = iptablesPrefix(nftTableName(d.root));
+    const net = `pzt-ip-${tag}`;
+    let bridge = "";
+    try {
+      await d.start();
+      await d.ok(["load", "-i", (await busyboxImages()).dockerArchive]);
+      bridge = `pbr-${(await d.ok(["network", "create", net])).trim().slice(0, 11)}`;
+      const p = port();
+      await d.ok([
+        "run",
+        "-d",
+        "--name",
+        `pweb-${tag}`,
+        "--hostname",
+        "proxybox",
+        "--network",
+        net,
+        "-p",
+        `127.0.0.1:${p}:80`,
+        "busybox",
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+        "-h",
+        "/etc",
+      ]);
+      assertEquals(await fetchText(`http://127.0.0.1:${p}/hostname`), "proxybox\n");
+      assertEquals(ours(prefix), []);
+      const nft = new Deno.Command("nft", {
+        args: ["list", "table", "ip", nftTableName(d.root)],
+        stdout: "null",
+        stderr: "null",
+      }).outputSync();
+      ok(!nft.success, "no nft table");
+      const rule = await api(d, "POST", `/networks/${net}/rules`, {
+        direction: "ingress",
+        action: "deny",
+      });
+      assertEquals(rule.status, 409, JSON.stringify(rule.json));
+      ok(
+        /need the nft or iptables backend/.test(rule.json.error.message),
+        JSON.stringify(rule.json),
+      );
+      const create = await api(d, "POST", "/containers", {
+        image: "busybox",
+        networkMode: net,
+        firewall: [{ direction: "egress", action: "deny" }],
+        cmd: ["true"],
+      });
+      assertEquals(create.status, 409, JSON.stringify(create.json));
+    } catch (e) {
+      console.error(`daemon log:\n${d.daemonLog().slice(-4000)}`);
+      throw e;
+    } finally {
+      await d.cli(["rm", "-f", `pweb-${tag}`]).catch(() => {});
+      await d.cli(["network", "rm", net]).catch(() => {});
+      await d.cleanup();
+      if (bridge) {
+        using nl = new Rtnl();
+        nl.deleteLinkIfExists(bridge);
+      }
+    }
+  },
+});

@@ -479,6 +479,19 @@ export class Networking implements NetworkApi {
       }
       containerId = c.id;
     }
+    this.#checkFirewall();
+    const stored = this.store.addFirewallRule(net.id, rule, containerId);
+    try {
+      this.syncRules();
+    } catch (e) {
+      this.store.deleteFirewallRule(net.id, stored.id);
+      throw e;
+    }
+    return { Id: stored.id };
+  }
+
+  /** Refuses firewall rules the backend cannot enforce (rather than ignoring them). */
+  #checkFirewall(): void {
     if (!this.#hasNft) {
       throw PolisError.precondition(
         "firewall rules need the nft or iptables backend (neither tool is installed, or --firewall-backend proxy)",
@@ -489,14 +502,6 @@ export class Networking implements NetworkApi {
         "firewall rules with the iptables backend need br_netfilter (net.bridge.bridge-nf-call-iptables=1) to see traffic within a network",
       );
     }
-    const stored = this.store.addFirewallRule(net.id, rule, containerId);
-    try {
-      this.syncRules();
-    } catch (e) {
-      this.store.deleteFirewallRule(net.id, stored.id);
-      throw e;
-    }
-    return { Id: stored.id };
   }
 
   listFirewallRules(ref: string): FirewallRuleView[] {
@@ -576,6 +581,7 @@ export class Networking implements NetworkApi {
     if (spec.firewall?.length && (m === "none" || m === "host" || m.startsWith("container:"))) {
       throw PolisError.invalid(`firewall rules need a bridge network, not --network ${m}`);
     }
+    if (spec.firewall?.length) this.#checkFirewall();
     for (const h of spec.addHosts ?? []) parseAddHost(h);
     if (spec.networkAliases?.length && !this.#userNetwork(m)) {
       throw PolisError.invalid(
