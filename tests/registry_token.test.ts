@@ -135,9 +135,12 @@ if (hasRegistry) {
         eq(push.code, 0, push.stderr);
         const pushed = /^1: digest: (sha256:[0-9a-f]{64}) size: \d+$/m.exec(push.stdout);
         ok(pushed, push.stdout);
+        // Mounting needs pull on the source too: the token was asked for both scopes.
+        ok(/^[0-9a-f]{12}: Mounted from tok\/private$/m.test(push.stdout), push.stdout);
         ok(
           tokens.requests.some((q) =>
-            q.user === ALICE.username && q.scopes.includes("repository:tok/pushed:pull,push")
+            q.user === ALICE.username && q.scopes.includes("repository:tok/pushed:pull,push") &&
+            q.scopes.includes("repository:tok/private:pull")
           ),
           JSON.stringify(tokens.requests),
         );

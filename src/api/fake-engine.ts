@@ -431,9 +431,15 @@ export class FakeEngine implements EngineApi {
     });
   }
 
-  pushImage(ref: string, opts?: { auth?: { username: string; password: string } }) {
+  pushImage(
+    ref: string,
+    opts?: { auth?: { username: string; password: string } },
+    onProgress?: (p: PullProgress) => void,
+  ) {
     this.record("pushImage", ref, opts);
     this.findImage(ref);
+    onProgress?.({ id: "0123456789ab", status: "Pushing", current: 1, total: 1 });
+    onProgress?.({ id: "0123456789ab", status: "Pushed" });
     return Promise.resolve({
       reference: ref,
       digest: "sha256:" + "f".repeat(64),

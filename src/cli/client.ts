@@ -395,8 +395,38 @@ export class PolisClient {
   inspectImage(ref: string): Promise<ImageInspect> {
     return this.#json("GET", `/images/${enc(ref)}`);
   }
-  pushImage(ref: string, opts: { auth?: PullImageOptions["auth"] } = {}): Promise<PushImageResult> {
-    return this.#json("POST", `/images/${enc(ref)}/push`, { json: { auth: opts.auth } });
+  /**
+   * Pushes `ref` to its registry through the daemon; `onProgress` sees each progress
+   * message. Resolves when the manifest is up; a failure mid-push rejects.
+   */
+  async pushImage(
+    ref: string,
+    opts: { auth?: PullImageOptions["auth"] } = {},
+    onProgress?: (p: PullProgress) => void,
+  ): Promise<PushImageResult> {
+    const res = await this.#request("POST", `/images/${enc(ref)}/push`, {
+      json: { auth: opts.auth },
+    });
+    const progress: PushImageResult["progress"] = [];
+    for await (const value of ndjson(res.body!)) {
+      const err = errorFromBody(value);
+      if (err) throw err;
+      const msg = value as PullProgress & Partial<PushImageResult>;
+      if (msg.status === "done" && msg.digest) {
+        await res.body?.cancel().catch(() => {});
+        return {
+          reference: msg.reference ?? ref,
+          digest: msg.digest,
+          size: msg.size ?? 0,
+          progress,
+        };
+      }
+      if (msg.id !== undefined && !["Pushing", "Preparing"].includes(msg.status)) {
+        progress.push({ id: msg.id, status: msg.status });
+      }
+      onProgress?.(msg);
+    }
+    throw new PolisError("unavailable", `push of ${ref}: the daemon ended the stream early`);
   }
   /** The images as one tar stream (docker-archive by default). */
   async saveImages(

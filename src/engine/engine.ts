@@ -651,6 +651,7 @@ export class Engine implements EngineApi {
   async pushImage(
     ref: string,
     opts: { auth?: { username: string; password: string } } = {},
+    onProgress?: (p: PullProgress) => void,
   ): Promise<PushImageResult> {
     const parts = this.images.exportParts(ref);
     const progress: { id: string; status: string }[] = [];
@@ -658,7 +659,10 @@ export class Engine implements EngineApi {
       credentials: opts.auth,
       config: this.#registryConfig(),
       onProgress: (p) => {
-        if (p.status !== "Pushing") progress.push(p);
+        onProgress?.(p);
+        if (p.id !== undefined && p.status !== "Pushing" && p.status !== "Preparing") {
+          progress.push({ id: p.id, status: p.status });
+        }
       },
     });
     return { ...r, progress };

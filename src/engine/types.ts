@@ -308,10 +308,16 @@ export interface EngineApi {
   inspectImage(ref: string): ImageInspect;
   /** Deletes images no container uses: untagged ones, or with `all` every unused one. */
   pruneImages(opts?: { all?: boolean }): Promise<ImagePruneResult>;
-  /** Pushes an image to the registry its reference names; `lines` are per-blob statuses. */
-  pushImage(ref: string, opts?: { auth?: { username: string; password: string } }): Promise<
-    PushImageResult
-  >;
+  /**
+   * Pushes an image to the registry its reference names; `onProgress` sees docker's
+   * messages (per blob: Preparing, Pushing with current/total, Pushed, Layer already
+   * exists, Mounted from REPO).
+   */
+  pushImage(
+    ref: string,
+    opts?: { auth?: { username: string; password: string } },
+    onProgress?: (p: PullProgress) => void,
+  ): Promise<PushImageResult>;
   /**
    * `save`: the images as one tar (docker-archive: an OCI layout plus docker's manifest.json;
    * oci: the layout only). Unknown references fail before any byte is sent.

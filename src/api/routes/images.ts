@@ -87,13 +87,20 @@ const pull = createRoute({
   },
 });
 
-/** The engine's progress callbacks as an async iterator, ending with the result. */
-async function* pullMessages(
+/** The engine's pull progress as an async iterator, ending with the result. */
+function pullMessages(
   engine: EngineApi,
   ref: string,
   opts: PullImageOptions,
-): AsyncGenerator<PullProgress | Record<string, string>> {
-  const queue: (PullProgress | Record<string, string>)[] = [];
+): AsyncGenerator<PullProgress | Record<string, unknown>> {
+  return progressMessages((onProgress) => engine.pullImage(ref, opts, onProgress));
+}
+
+/** Progress callbacks of an engine call as an async iterator, ending with its result. */
+async function* progressMessages<R extends object>(
+  start: (onProgress: (p: PullProgress) => void) => Promise<R>,
+): AsyncGenerator<PullProgress | Record<string, unknown>> {
+  const queue: (PullProgress | Record<string, unknown>)[] = [];
   let wake: (() => void) | undefined;
   let done = false;
   let failure: { err: unknown } | undefined;
@@ -101,7 +108,7 @@ async function* pullMessages(
     wake?.();
     wake = undefined;
   };
-  void engine.pullImage(ref, opts, (p) => {
+  void start((p) => {
     queue.push(p);
     notify();
   }).then(
@@ -171,24 +178,36 @@ const PushBody = z.object({
   auth: z.object({ username: z.string(), password: z.string() }).optional(),
 }).openapi("PushRequest");
 
-const PushResponse = z.object({
-  reference: z.string(),
-  digest: z.string(),
-  size: z.number(),
-  progress: z.array(z.object({ id: z.string(), status: z.string() })),
-}).openapi("PushResponse");
+const PushMessage = z.object({
+  id: z.string().optional(),
+  status: z.string(),
+  current: z.number().optional(),
+  total: z.number().optional(),
+  reference: z.string().optional(),
+  digest: z.string().optional(),
+  size: z.number().optional(),
+}).openapi("PushMessage");
 
 const push = createRoute({
   method: "post",
   path: "/v1/images/{ref}/push",
   tags,
   summary: "Push an image to the registry its reference names",
-  description: "Blobs the repository lacks are uploaded (HEAD first), then the manifest.",
+  description: "Blobs the repository lacks are mounted from the repository the image came " +
+    "from or uploaded (HEAD first), then the manifest. The body is newline-delimited JSON: " +
+    'docker\'s progress messages, then `{"status":"done","reference","digest","size"}`; a ' +
+    "failure after the first message comes as an error object.",
   request: {
     params: RefParam,
     body: { required: false, content: { "application/json": { schema: PushBody } } },
   },
-  responses: { 200: json(PushResponse, "What was pushed"), ...errors(400, 404) },
+  responses: {
+    200: {
+      description: "Progress, then the result",
+      content: { "application/x-ndjson": { schema: PushMessage } },
+    },
+    ...errors(400, 404),
+  },
 });
 
 const SaveQuery = z.object({
@@ -260,7 +279,15 @@ export function imageRoutes(app: OpenAPIHono, engine: EngineApi): void {
     const { ref } = c.req.valid("param");
     const hasJson = /^application\/json\b/i.test(c.req.header("content-type") ?? "");
     const auth = hasJson ? c.req.valid("json").auth : undefined;
-    return c.json(await engine.pushImage(ref, { auth }), 200);
+    const body = await ndjsonStream(
+      progressMessages(async (onProgress) => {
+        const { progress: _, ...r } = await engine.pushImage(ref, { auth }, onProgress);
+        return r;
+      }),
+    );
+    return streamed(
+      new Response(body, { status: 200, headers: { "content-type": "application/x-ndjson" } }),
+    );
   });
 
   app.openapi(save, (c) => {

@@ -88,7 +88,9 @@ export class PullPrinter {
       return;
     }
     if (!this.tty) {
-      if (p.status !== "Downloading") await this.out.write(`${p.id}: ${p.status}\n`);
+      if (p.status !== "Downloading" && p.status !== "Pushing") {
+        await this.out.write(`${p.id}: ${p.status}\n`);
+      }
       return;
     }
     if (!this.#lines.has(p.id)) this.#order.push(p.id);

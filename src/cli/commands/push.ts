@@ -1,12 +1,12 @@
 /**
  * `polis push [-q] IMAGE`: docker's lines ("The push refers to repository [...]", one per
- * blob, "TAG: digest: sha256:… size: N"), with credentials from `polis login` or
- * `~/.docker/config.json`.
+ * blob as its status changes, or bars redrawn in place on a terminal, then "TAG: digest:
+ * sha256:… size: N"), with credentials from `polis login` or `~/.docker/config.json`.
  * @module
  */
 
 import { type Command, EXIT_OK } from "../command.ts";
-import { readCredentials, registryHost, withDefaultTag } from "./pull.ts";
+import { PullPrinter, readCredentials, registryHost, withDefaultTag } from "./pull.ts";
 
 export const pushCommand: Command = {
   name: "push",
@@ -19,17 +19,19 @@ export const pushCommand: Command = {
   async run(ctx, args) {
     const ref = withDefaultTag(args.args[0]);
     const auth = readCredentials(ctx.io, registryHost(ref));
-    const r = await ctx.client().pushImage(ref, { auth });
-    if (args.bool("quiet")) {
+    const quiet = args.bool("quiet");
+    const printer = new PullPrinter(ctx.io.stdout, ctx.io.stdoutIsTerminal?.() ?? false);
+    let chain = Promise.resolve();
+    const r = await ctx.client().pushImage(ref, { auth }, (p) => {
+      if (!quiet) chain = chain.then(() => printer.message(p));
+    });
+    await chain;
+    if (quiet) {
       await ctx.io.stdout.write(`${r.reference}\n`);
       return EXIT_OK;
     }
-    const repo = r.reference.slice(0, r.reference.lastIndexOf(":"));
     const tag = r.reference.slice(r.reference.lastIndexOf(":") + 1);
-    let text = `The push refers to repository [${repo}]\n`;
-    for (const p of r.progress) text += `${p.id}: ${p.status}\n`;
-    text += `${tag}: digest: ${r.digest} size: ${r.size}\n`;
-    await ctx.io.stdout.write(text);
+    await ctx.io.stdout.write(`${tag}: digest: ${r.digest} size: ${r.size}\n`);
     return EXIT_OK;
   },
 };

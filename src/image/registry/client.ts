@@ -49,7 +49,15 @@ export interface ClientOptions {
 interface SendInit {
   method?: string;
   body?: () => BodyInit | Promise<BodyInit>;
+  /** Attempts after the first (default the client's). */
+  retries?: number;
 }
+
+/** What a cross-repository mount did. */
+export type MountResult =
+  | { mounted: true }
+  /** Not mounted; the registry opened an upload session at `location` instead. */
+  | { mounted: false; location?: string };
 
 export interface FetchedManifest {
   bytes: Uint8Array;
@@ -251,23 +259,56 @@ export class RegistryClient {
   }
 
   /**
-   * Uploads a blob monolithically: POST opens an upload session, one PUT with
-   * `?digest=` sends the bytes (`open` gives them again on a retry) and commits it.
+   * Asks the registry to link a blob another repository of it holds
+   * (`POST …/blobs/uploads/?mount=&from=`): no bytes move when it can.
    */
-  async uploadBlob(
-    digest: string,
-    size: number,
-    open: () => Promise<ReadableStream<Uint8Array>>,
-  ): Promise<void> {
-    const what = `upload of ${digest} to ${this.domain}/${this.repo}`;
+  async mountBlob(digest: string, from: string): Promise<MountResult> {
+    const what = `mount of ${digest} from ${from} into ${this.domain}/${this.repo}`;
+    const q = new URLSearchParams({ mount: digest, from });
+    const res = await this.#send(`/v2/${this.repo}/blobs/uploads/?${q}`, {}, what, undefined, {
+      method: "POST",
+    });
+    await res.body?.cancel();
+    if (res.status === 201) return { mounted: true };
+    if (res.status === 202) {
+      return { mounted: false, location: res.headers.get("location") ?? undefined };
+    }
+    throw await this.#failure(res, what);
+  }
+
+  /** Opens an upload session; its URL. */
+  async #startUpload(what: string): Promise<string> {
     const start = await this.#send(`/v2/${this.repo}/blobs/uploads/`, {}, what, undefined, {
       method: "POST",
     });
     await start.body?.cancel();
     if (start.status !== 202) throw await this.#failure(start, what);
-    const location = start.headers.get("location");
+    return this.#location(start, what);
+  }
+
+  #location(res: Response, what: string): string {
+    const location = res.headers.get("location");
     if (!location) throw PolisError.invalid(`${what}: the registry gave no upload location`);
-    const url = new URL(location, this.endpoints[this.#endpoint]);
+    return new URL(location, this.endpoints[this.#endpoint]).href;
+  }
+
+  /**
+   * Uploads a blob monolithically: POST opens an upload session (unless `location` is
+   * one already), one PUT with `?digest=` sends the bytes (`open` gives them again on a
+   * retry) and commits it.
+   */
+  async uploadBlob(
+    digest: string,
+    size: number,
+    open: () => Promise<ReadableStream<Uint8Array>>,
+    location?: string,
+  ): Promise<void> {
+    const what = `upload of ${digest} to ${this.domain}/${this.repo}`;
+    const url = new URL(
+      location
+        ? new URL(location, this.endpoints[this.#endpoint]).href
+        : await this.#startUpload(what),
+    );
     url.searchParams.set("digest", digest);
     const put = await this.#send(
       url.href,
@@ -281,6 +322,78 @@ export class RegistryClient {
     );
     await put.body?.cancel();
     if (put.status !== 201) throw await this.#failure(put, what);
+  }
+
+  /**
+   * Uploads a blob in chunks: one PATCH per `chunkSize` bytes (`Content-Range`), each
+   * body read from `open(offset, length)` as it goes, then a PUT with `?digest=` commits
+   * it. A chunk cut off is resumed from what the registry says it has (GET on the
+   * session). `onBytes` sees the bytes the registry has acknowledged.
+   */
+  async uploadBlobChunked(
+    digest: string,
+    size: number,
+    open: (offset: number, length: number) => Promise<ReadableStream<Uint8Array>>,
+    opts: { chunkSize: number; location?: string; onBytes?: (done: number) => void },
+  ): Promise<void> {
+    const what = `upload of ${digest} to ${this.domain}/${this.repo}`;
+    let url = opts.location
+      ? new URL(opts.location, this.endpoints[this.#endpoint]).href
+      : await this.#startUpload(what);
+    let offset = 0;
+    let failures = 0;
+    while (offset < size) {
+      const length = Math.min(opts.chunkSize, size - offset);
+      const start = offset;
+      let res: Response;
+      try {
+        res = await this.#send(
+          url,
+          {
+            "content-type": "application/octet-stream",
+            "content-length": String(length),
+            "content-range": `${start}-${start + length - 1}`,
+          },
+          what,
+          undefined,
+          { method: "PATCH", body: () => open(start, length), retries: 0 },
+        );
+      } catch (e) {
+        if (!(e instanceof PolisError) || e.code !== "unavailable" || ++failures > this.#retries) {
+          throw e;
+        }
+        await sleep(Math.min(8000, this.#backoff * 2 ** (failures - 1)));
+        ({ url, offset } = await this.#uploadStatus(url, what));
+        continue;
+      }
+      await res.body?.cancel();
+      if (res.status === 416 && failures > 0 && ++failures <= this.#retries + 1) {
+        // The cut chunk got further than the status said: ask again.
+        ({ url, offset } = await this.#uploadStatus(url, what));
+        continue;
+      }
+      if (res.status !== 202) throw await this.#failure(res, what);
+      url = this.#location(res, what);
+      const range = /^(?:bytes=)?0-(\d+)$/.exec(res.headers.get("range") ?? "");
+      offset = range ? Number(range[1]) + 1 : start + length;
+      opts.onBytes?.(offset);
+    }
+    const done = new URL(url);
+    done.searchParams.set("digest", digest);
+    const put = await this.#send(done.href, { "content-length": "0" }, what, undefined, {
+      method: "PUT",
+    });
+    await put.body?.cancel();
+    if (put.status !== 201) throw await this.#failure(put, what);
+  }
+
+  /** Where an upload session stands: its URL and the next offset the registry wants. */
+  async #uploadStatus(url: string, what: string): Promise<{ url: string; offset: number }> {
+    const res = await this.#send(url, {}, what);
+    await res.body?.cancel();
+    if (res.status !== 204) throw await this.#failure(res, what);
+    const range = /^(?:bytes=)?0-(\d+)$/.exec(res.headers.get("range") ?? "");
+    return { url: this.#location(res, what), offset: range ? Number(range[1]) + 1 : 0 };
   }
 
   /** PUTs a manifest under `reference` (a tag or its digest). */
@@ -408,7 +521,7 @@ export class RegistryClient {
           e,
         );
       }
-      if (attempt >= this.#retries) throw failure;
+      if (attempt >= (init.retries ?? this.#retries)) throw failure;
       const delay = Math.min(8000, this.#backoff * 2 ** attempt) * (0.75 + Math.random() / 2);
       logger.info("registry request failed; retrying", { what, attempt, error: failure.message });
       await sleep(delay);

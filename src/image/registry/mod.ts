@@ -14,7 +14,7 @@
 
 export { pullImage } from "./pull.ts";
 export { pushImage } from "./push.ts";
-export type { PushOptions, PushResult } from "./push.ts";
+export type { PushOptions, PushProgress, PushResult } from "./push.ts";
 export type { PullOptions, PullProgress, PullResult, PullStore } from "./pull.ts";
 export {
   DOCKER_HUB_API,
@@ -24,7 +24,13 @@ export {
   RegistryClient,
   registryConfigFromEnv,
 } from "./client.ts";
-export type { BlobBody, ClientOptions, FetchedManifest, RegistryConfig } from "./client.ts";
+export type {
+  BlobBody,
+  ClientOptions,
+  FetchedManifest,
+  MountResult,
+  RegistryConfig,
+} from "./client.ts";
 export { basicAuthorization, parseChallenges, TokenCache } from "./auth.ts";
 export type { Challenge, Credentials } from "./auth.ts";
 export { MANIFEST_ACCEPT, MEDIA_TYPES, parseManifest } from "./manifest.ts";

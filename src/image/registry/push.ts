@@ -1,8 +1,12 @@
 /**
- * A push: an image's config and layer blobs to a repository (each checked with HEAD
- * first and uploaded only when missing, streamed from the blob store), then a fresh OCI
- * manifest PUT under the tag. Blobs go a few at a time; the manifest only after all of
- * them, so a failed push never publishes a tag that points at missing content.
+ * A push: an image's config and layer blobs to a repository, then a fresh OCI manifest
+ * PUT under the tag. Each blob is checked with HEAD first; a missing one is mounted from
+ * another repository of the same registry the image was pulled from (no bytes move),
+ * else uploaded from the blob store: small ones in one PUT, bigger ones in chunks (PATCH
+ * per `chunkSize`, each read from the file as it is sent). Blobs go a few at a time; the
+ * manifest only after all of them, so a failed push never publishes a tag that points at
+ * missing content. Progress comes as docker's messages ("Preparing", "Pushing" with
+ * current/total, "Pushed", "Layer already exists", "Mounted from REPO").
  *
  * @example
  * ```ts
@@ -22,15 +26,24 @@ import type { Credentials } from "./auth.ts";
 import { TokenCache } from "./auth.ts";
 import { type ClientOptions, RegistryClient, type RegistryConfig } from "./client.ts";
 
+export interface PushProgress {
+  /** A blob's short digest; none for lines about the whole push. */
+  id?: string;
+  status: string;
+  current?: number;
+  total?: number;
+}
+
 export interface PushOptions {
   credentials?: Credentials;
   config?: RegistryConfig;
   tokens?: TokenCache;
   /** Blobs uploaded at once (default 3). */
   concurrency?: number;
-  /** One line per blob: "Pushed" or "Layer already exists", docker's words. */
-  onProgress?: (p: { id: string; status: string }) => void;
-  client?: Omit<ClientOptions, "config" | "credentials" | "tokens" | "push">;
+  /** Blobs bigger than this go up in PATCH chunks of this size (default 8 MiB). */
+  chunkSize?: number;
+  onProgress?: (p: PushProgress) => void;
+  client?: Omit<ClientOptions, "config" | "credentials" | "tokens" | "push" | "extraScopes">;
 }
 
 export interface PushResult {
@@ -41,8 +54,73 @@ export interface PushResult {
   size: number;
 }
 
+export const DEFAULT_CHUNK_SIZE = 8 * 1024 * 1024;
+const PROGRESS_EVERY_MS = 100;
 const processTokens = new TokenCache();
 const short = (digest: string) => digest.slice("sha256:".length, "sha256:".length + 12);
+
+/**
+ * Repositories of the target's registry the image came from (its repo digests, which a
+ * pull or push records), other than the target: where its blobs can be mounted from.
+ */
+export function mountSources(img: ExportParts, domain: string, path: string): string[] {
+  const out = new Set<string>();
+  for (const d of img.record.repoDigests) {
+    try {
+      const r = parseReference(d);
+      if (r.domain === domain && r.path !== path) out.add(r.path);
+    } catch {
+      // not a reference we can use
+    }
+  }
+  return [...out];
+}
+
+/** `length` bytes of the file at `path` from `offset`, read as they are consumed. */
+async function fileRange(
+  path: string,
+  offset: number,
+  length: number,
+  onRead?: (n: number) => void,
+): Promise<ReadableStream<Uint8Array>> {
+  const f = await Deno.open(path);
+  try {
+    await f.seek(offset, Deno.SeekMode.Start);
+  } catch (e) {
+    f.close();
+    throw e;
+  }
+  let left = length;
+  const close = () => {
+    try {
+      f.close();
+    } catch {
+      // closed
+    }
+  };
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (left <= 0) {
+        close();
+        controller.close();
+        return;
+      }
+      const buf = new Uint8Array(Math.min(left, 256 * 1024));
+      const n = await f.read(buf);
+      if (n === null) {
+        close();
+        controller.error(PolisError.internal(`${path}: shorter than its recorded size`));
+        return;
+      }
+      left -= n;
+      onRead?.(n);
+      controller.enqueue(buf.subarray(0, n));
+    },
+    cancel() {
+      close();
+    },
+  });
+}
 
 export async function pushImage(
   img: ExportParts,
@@ -54,21 +132,60 @@ export async function pushImage(
     throw PolisError.invalid(`push ${refText}: push to a tag, not a digest`);
   }
   const tag = ref.tag ?? "latest";
+  const sources = mountSources(img, ref.domain, ref.path);
   const client = new RegistryClient(ref.domain, ref.path, {
     ...opts.client,
     config: opts.config,
     credentials: opts.credentials,
     tokens: opts.tokens ?? processTokens,
     push: true,
+    extraScopes: sources.map((s) => `repository:${s}:pull`),
   });
-  const emit = (id: string, status: string) => opts.onProgress?.({ id, status });
+  const chunkSize = Math.max(1, opts.chunkSize ?? DEFAULT_CHUNK_SIZE);
+  const emit = (p: PushProgress) => opts.onProgress?.(p);
+  const repoName = familiarName({ ...ref, tag: undefined, digest: undefined });
+  emit({ status: `The push refers to repository [${repoName}]` });
+
   const one = async (b: ExportBlob) => {
-    if (await client.hasBlob(b.digest)) return emit(short(b.digest), "Layer already exists");
-    emit(short(b.digest), "Pushing");
-    await client.uploadBlob(b.digest, b.size, async () => (await Deno.open(b.path)).readable);
-    emit(short(b.digest), "Pushed");
+    const id = short(b.digest);
+    if (await client.hasBlob(b.digest)) return emit({ id, status: "Layer already exists" });
+    let location: string | undefined;
+    for (const from of sources) {
+      const m = await client.mountBlob(b.digest, from);
+      if (m.mounted) return emit({ id, status: `Mounted from ${from}` });
+      location = m.location;
+      if (location) break; // the registry opened an upload session instead: use it
+    }
+    let last = 0;
+    const progress = (current: number) => {
+      const now = Date.now();
+      if (now - last < PROGRESS_EVERY_MS && current < b.size) return;
+      last = now;
+      emit({ id, status: "Pushing", current, total: b.size });
+    };
+    progress(0);
+    if (b.size <= chunkSize) {
+      let sent = 0;
+      await client.uploadBlob(
+        b.digest,
+        b.size,
+        () => {
+          sent = 0;
+          return fileRange(b.path, 0, b.size, (n) => progress(sent += n));
+        },
+        location,
+      );
+    } else {
+      await client.uploadBlobChunked(b.digest, b.size, (o, n) => fileRange(b.path, o, n), {
+        chunkSize,
+        location,
+        onBytes: progress,
+      });
+    }
+    emit({ id, status: "Pushed" });
   };
   const blobs = [...new Map([...img.layers, img.config].map((b) => [b.digest, b])).values()];
+  for (const b of img.layers) emit({ id: short(b.digest), status: "Preparing" });
   let next = 0;
   let failed: { e: unknown } | undefined;
   const worker = async () => {
