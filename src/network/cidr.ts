@@ -1,9 +1,11 @@
 /**
- * IPv4 subnet arithmetic for IPAM: parsing "10.1.0.0/24", membership, overlap, the usable
- * host range, and picking a free subnet from a pool. Addresses are unsigned 32-bit numbers.
+ * Subnet arithmetic for IPAM: parsing "10.1.0.0/24", membership, overlap, the usable host
+ * range, and picking a free subnet from a pool. IPv4 addresses are unsigned 32-bit numbers;
+ * IPv6 ones (the `6` functions) are 128-bit bigints, so a /64 is never enumerated.
  * @module
  */
 
+import { ipBytes, ipText } from "../../ffi/mod.ts";
 import { PolisError } from "../core/mod.ts";
 
 export interface Subnet {
@@ -84,6 +86,113 @@ export function pickSubnet(pool: Subnet, prefix: number, taken: Subnet[]): Subne
   for (let base = pool.base; base < pool.base + size(pool); base += step) {
     const s = { base, prefix };
     if (!taken.some((t) => overlaps(t, s))) return s;
+  }
+  return undefined;
+}
+
+// ---- IPv6 ---------------------------------------------------------------------------------
+
+export interface Subnet6 {
+  /** Network address as a 128-bit number. */
+  base: bigint;
+  prefix: number;
+}
+
+const ALL128 = (1n << 128n) - 1n;
+
+export function ip6ToBig(text: string): bigint {
+  let bytes: Uint8Array;
+  try {
+    if (!text.includes(":")) throw new TypeError();
+    bytes = ipBytes(text);
+  } catch {
+    throw PolisError.invalid(`invalid IPv6 address "${text}"`);
+  }
+  return bytes.reduce((n, b) => (n << 8n) | BigInt(b), 0n);
+}
+
+/** The canonical (compressed, lower-case) text of a 128-bit address. */
+export function bigToIp6(n: bigint): string {
+  const out = new Uint8Array(16);
+  for (let i = 15; i >= 0; i--) {
+    out[i] = Number(n & 0xffn);
+    n >>= 8n;
+  }
+  return ipText(out);
+}
+
+/** The canonical text of an IPv6 address ("FD12:0::01" → "fd12::1"). */
+export function canonicalIp6(text: string): string {
+  return bigToIp6(ip6ToBig(text));
+}
+
+function mask6(prefix: number): bigint {
+  return prefix === 0 ? 0n : (ALL128 << BigInt(128 - prefix)) & ALL128;
+}
+
+/** Parses "fd12:3456::/64"; refuses host bits set, as `parseSubnet`. */
+export function parseSubnet6(text: string): Subnet6 {
+  const m = /^([0-9a-fA-F:.]+)\/(\d{1,3})$/.exec(text);
+  if (!m || !m[1].includes(":") || Number(m[2]) > 128) {
+    throw PolisError.invalid(
+      `invalid subnet "${text}": expected an IPv6 CIDR such as fd12:3456::/64`,
+    );
+  }
+  const prefix = Number(m[2]);
+  let addr: bigint;
+  try {
+    addr = ip6ToBig(m[1]);
+  } catch {
+    throw PolisError.invalid(
+      `invalid subnet "${text}": expected an IPv6 CIDR such as fd12:3456::/64`,
+    );
+  }
+  const base = addr & mask6(prefix);
+  if (base !== addr) {
+    throw PolisError.invalid(
+      `invalid subnet "${text}": host bits are set (did you mean ${bigToIp6(base)}/${prefix}?)`,
+    );
+  }
+  if (prefix > 126) {
+    throw PolisError.invalid(`subnet "${text}" is too small: use a prefix of /126 or shorter`);
+  }
+  return { base, prefix };
+}
+
+export function subnet6Text(s: Subnet6): string {
+  return `${bigToIp6(s.base)}/${s.prefix}`;
+}
+
+export function contains6(s: Subnet6, addr: bigint): boolean {
+  return (addr & mask6(s.prefix)) === s.base;
+}
+
+export function overlaps6(a: Subnet6, b: Subnet6): boolean {
+  const m = mask6(Math.min(a.prefix, b.prefix));
+  return (a.base & m) === (b.base & m);
+}
+
+/**
+ * Usable addresses: all but the subnet-router anycast address (the network address itself);
+ * IPv6 has no broadcast.
+ */
+export function hostRange6(s: Subnet6): { first: bigint; last: bigint } {
+  return { first: s.base + 1n, last: s.base + (1n << BigInt(128 - s.prefix)) - 1n };
+}
+
+/** The first `/prefix` of `pool` that overlaps none of `taken` (at most `limit` tries). */
+export function pickSubnet6(
+  pool: Subnet6,
+  prefix: number,
+  taken: Subnet6[],
+  limit = 65536,
+): Subnet6 | undefined {
+  const step = 1n << BigInt(128 - prefix);
+  const end = pool.base + (1n << BigInt(128 - pool.prefix));
+  let tries = 0;
+  for (let base = pool.base; base < end && tries < limit; base += step, tries++) {
+    const s = { base, prefix };
+    if (!taken.some((t) => overlaps6(t, s))) return s;
   }
   return undefined;
 }

@@ -3,20 +3,33 @@
  * prefixed `network_`). Every allocation runs in a BEGIN IMMEDIATE transaction and the
  * (network, address) pair is UNIQUE, so no address is handed out twice even by concurrent
  * connections. The gateway, network and broadcast addresses are never allocated.
+ *
+ * A dual-stack network also has an IPv6 subnet: each endpoint then gets an IPv6 address too,
+ * stored as canonical text, UNIQUE per network likewise. IPv6 allocation walks forward from the
+ * last address handed out and probes only as many addresses as the network has endpoints
+ * (plus the gateway), so a /64 is never enumerated.
  * @module
  */
 
 import type { DatabaseSync } from "node:sqlite";
 import { newId, PolisError } from "../core/mod.ts";
 import {
+  bigToIp6,
   contains,
+  contains6,
   hostRange,
+  hostRange6,
   intToIp,
+  ip6ToBig,
   ipToInt,
   macForIp,
   overlaps,
+  overlaps6,
   parseSubnet,
+  parseSubnet6,
   type Subnet,
+  type Subnet6,
+  subnet6Text,
   subnetText,
 } from "./cidr.ts";
 import { type FirewallRule, validateRule } from "./firewall.ts";
@@ -32,6 +45,9 @@ export interface NetworkRecord {
   internal: boolean;
   created: string;
   labels: Record<string, string>;
+  /** The IPv6 subnet and gateway of a dual-stack network (`--ipv6`). */
+  subnet6?: string;
+  gateway6?: string;
 }
 
 /** A container's place on a network. */
@@ -48,6 +64,10 @@ export interface Endpoint {
   ifname: string;
   /** Extra names of the container on this network (`--network-alias`), for the DNS. */
   aliases: string[];
+  /** On a dual-stack network: the IPv6 address, its prefix length and the IPv6 gateway. */
+  address6?: string;
+  prefixLen6?: number;
+  gateway6?: string;
 }
 
 /** A firewall rule as stored: of a network, or of one container on it. */
@@ -67,6 +87,9 @@ export interface NewNetwork {
   internal?: boolean;
   labels?: Record<string, string>;
   id?: string;
+  /** IPv6 subnet (makes the network dual-stack) and its gateway (default: its ::1). */
+  subnet6?: string;
+  gateway6?: string;
 }
 
 interface NetworkRow {
@@ -79,6 +102,9 @@ interface NetworkRow {
   created: string;
   labels: string;
   next_addr: number;
+  subnet6: string | null;
+  gateway6: string | null;
+  next_addr6: string | null;
 }
 
 interface EndpointRow {
@@ -89,6 +115,7 @@ interface EndpointRow {
   host_veth: string;
   ifname: string;
   aliases: string;
+  addr6: string | null;
 }
 
 const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
@@ -116,6 +143,7 @@ function fromRow(r: NetworkRow): NetworkRecord {
     internal: r.internal !== 0,
     created: r.created,
     labels: JSON.parse(r.labels),
+    ...(r.subnet6 ? { subnet6: r.subnet6, gateway6: r.gateway6 ?? "" } : {}),
   };
 }
 
@@ -155,13 +183,31 @@ export class NetworkStore {
     if (!cols.some((c) => c.name === "aliases")) {
       db.exec("ALTER TABLE network_endpoints ADD COLUMN aliases TEXT NOT NULL DEFAULT '[]'");
     }
+    if (!cols.some((c) => c.name === "addr6")) {
+      db.exec("ALTER TABLE network_endpoints ADD COLUMN addr6 TEXT");
+    }
+    // NULLs are distinct in a UNIQUE index: IPv4-only endpoints never collide here.
+    db.exec(`CREATE UNIQUE INDEX IF NOT EXISTS network_endpoints_addr6
+      ON network_endpoints (network_id, addr6)`);
+    const netCols = db.prepare("PRAGMA table_info(network_networks)").all() as unknown as {
+      name: string;
+    }[];
+    for (const col of ["subnet6", "gateway6", "next_addr6"]) {
+      if (!netCols.some((c) => c.name === col)) {
+        db.exec(`ALTER TABLE network_networks ADD COLUMN ${col} TEXT`);
+      }
+    }
   }
 
   /**
    * Records a network. Refuses a duplicate name and a subnet overlapping another network's;
    * `alsoTaken` are further subnets in use on the host (its routes), checked the same way.
    */
-  create(n: NewNetwork, alsoTaken: { subnet: Subnet; what: string }[] = []): NetworkRecord {
+  create(
+    n: NewNetwork,
+    alsoTaken: { subnet: Subnet; what: string }[] = [],
+    alsoTaken6: { subnet: Subnet6; what: string }[] = [],
+  ): NetworkRecord {
     if (!NAME.test(n.name)) {
       throw PolisError.invalid(
         `invalid network name "${n.name}": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`,
@@ -175,6 +221,10 @@ export class NetworkStore {
         `gateway ${intToIp(gateway)} is not a usable address of subnet ${n.subnet}`,
       );
     }
+    const v6 = n.subnet6 !== undefined ? checkSubnet6(n.subnet6, n.gateway6) : undefined;
+    if (!v6 && n.gateway6 !== undefined) {
+      throw PolisError.invalid(`IPv6 gateway ${n.gateway6} needs an IPv6 subnet`);
+    }
     const id = n.id ?? newId();
     const rec: NetworkRecord = {
       id,
@@ -185,6 +235,7 @@ export class NetworkStore {
       internal: n.internal ?? false,
       created: new Date().toISOString(),
       labels: n.labels ?? {},
+      ...(v6 ? { subnet6: subnet6Text(v6.subnet), gateway6: bigToIp6(v6.gateway) } : {}),
     };
     return transaction(this.db, () => {
       if (this.#byName(n.name)) {
@@ -202,9 +253,24 @@ export class NetworkStore {
           throw PolisError.conflict(`subnet ${rec.subnet} overlaps ${t.what}`);
         }
       }
+      if (v6) {
+        for (const other of this.list()) {
+          if (other.subnet6 && overlaps6(parseSubnet6(other.subnet6), v6.subnet)) {
+            throw PolisError.conflict(
+              `subnet ${rec.subnet6} overlaps network ${other.name} (${other.subnet6})`,
+            );
+          }
+        }
+        for (const t of alsoTaken6) {
+          if (overlaps6(t.subnet, v6.subnet)) {
+            throw PolisError.conflict(`subnet ${rec.subnet6} overlaps ${t.what}`);
+          }
+        }
+      }
       this.db.prepare(
-        `INSERT INTO network_networks (id, name, bridge, subnet, gateway, internal, created, labels)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO network_networks
+           (id, name, bridge, subnet, gateway, internal, created, labels, subnet6, gateway6)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ).run(
         rec.id,
         rec.name,
@@ -214,6 +280,8 @@ export class NetworkStore {
         rec.internal ? 1 : 0,
         rec.created,
         JSON.stringify(rec.labels),
+        rec.subnet6 ?? null,
+        rec.gateway6 ?? null,
       );
       return rec;
     });
@@ -325,6 +393,7 @@ export class NetworkStore {
     containerId: string,
     requested?: string,
     aliases: string[] = [],
+    requested6?: string,
   ): Endpoint {
     return transaction(this.db, () => {
       const row = this.db.prepare("SELECT * FROM network_networks WHERE id = ?").get(networkId) as
@@ -333,6 +402,20 @@ export class NetworkStore {
       if (!row) throw PolisError.notFound(`network ${networkId} not found`);
       const existing = this.#endpointRow(networkId, containerId);
       if (existing) return this.#endpoint(row, existing);
+      if (requested6 !== undefined && !row.subnet6) {
+        throw PolisError.invalid(
+          `network ${row.name} has no IPv6 subnet: --ip6 needs a network created with --ipv6`,
+        );
+      }
+      // IPv6 first: it only reads, so a refusal leaves next_addr untouched too.
+      const addr6 = row.subnet6 ? this.#pick6(row, requested6) : null;
+      if (addr6 !== null && requested6 === undefined) {
+        const next = addr6 + 1n;
+        this.db.prepare("UPDATE network_networks SET next_addr6 = ? WHERE id = ?").run(
+          next < 1n << 128n ? bigToIp6(next) : null,
+          networkId,
+        );
+      }
       const subnet = parseSubnet(row.subnet);
       const { first, last } = hostRange(subnet);
       const gateway = ipToInt(row.gateway);
@@ -387,11 +470,12 @@ export class NetworkStore {
         host_veth: `pv${containerId.slice(0, 8)}${networkId.slice(0, 5)}`,
         ifname: this.#nextIfname(containerId),
         aliases: JSON.stringify(aliases),
+        addr6: addr6 === null ? null : bigToIp6(addr6),
       };
       this.db.prepare(
         `INSERT INTO network_endpoints
-           (network_id, container_id, addr, mac, host_veth, ifname, aliases)
-         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+           (network_id, container_id, addr, mac, host_veth, ifname, aliases, addr6)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
       ).run(
         ep.network_id,
         ep.container_id,
@@ -400,9 +484,57 @@ export class NetworkStore {
         ep.host_veth,
         ep.ifname,
         ep.aliases,
+        ep.addr6,
       );
       return this.#endpoint(row, ep);
     });
+  }
+
+  /**
+   * An IPv6 address for a new endpoint of `row` (inside the caller's transaction): `requested`
+   * if usable and free, else the first free one from `next_addr6` on. Reads only the
+   * network's own endpoints: at most their number + 2 candidates are probed.
+   */
+  #pick6(row: NetworkRow, requested?: string): bigint {
+    const subnet = parseSubnet6(row.subnet6!);
+    const { first, last } = hostRange6(subnet);
+    const gateway = ip6ToBig(row.gateway6!);
+    const used = new Set(
+      (this.db.prepare(
+        "SELECT addr6 FROM network_endpoints WHERE network_id = ? AND addr6 IS NOT NULL",
+      ).all(row.id) as unknown as { addr6: string }[]).map((r) => ip6ToBig(r.addr6)),
+    );
+    if (requested !== undefined) {
+      const want = ip6ToBig(requested);
+      if (!contains6(subnet, want) || want < first || want > last) {
+        throw PolisError.invalid(
+          `address ${requested} is not a usable address of network ${row.name} (${row.subnet6})`,
+        );
+      }
+      if (want === gateway) {
+        throw PolisError.conflict(`address ${requested} is the gateway of network ${row.name}`);
+      }
+      if (used.has(want)) {
+        throw PolisError.conflict(`address ${requested} is already in use on network ${row.name}`);
+      }
+      return want;
+    }
+    const count = last - first + 1n;
+    let start = first;
+    if (row.next_addr6) {
+      const n = ip6ToBig(row.next_addr6);
+      if (n >= first && n <= last) start = n;
+    }
+    // Every taken address (the endpoints' and the gateway) can block one candidate only.
+    const probes = BigInt(used.size) + 2n < count ? BigInt(used.size) + 2n : count;
+    for (let i = 0n; i < probes; i++) {
+      const a = first + ((start - first + i) % count);
+      if (a !== gateway && !used.has(a)) return a;
+    }
+    throw new PolisError(
+      "unavailable",
+      `no free IPv6 address left on network ${row.name} (${row.subnet6} is exhausted)`,
+    );
   }
 
   /** Releases every address `containerId` holds; returns what was released. */
@@ -481,6 +613,26 @@ export class NetworkStore {
       hostVeth: e.host_veth,
       ifname: e.ifname,
       aliases: JSON.parse(e.aliases ?? "[]"),
+      ...(e.addr6 && net.subnet6
+        ? {
+          address6: e.addr6,
+          prefixLen6: parseSubnet6(net.subnet6).prefix,
+          gateway6: net.gateway6 ?? "",
+        }
+        : {}),
     };
   }
+}
+
+/** An IPv6 subnet and its gateway (default: the subnet's ::1), checked. */
+function checkSubnet6(text: string, gatewayText?: string): { subnet: Subnet6; gateway: bigint } {
+  const subnet = parseSubnet6(text);
+  const { first, last } = hostRange6(subnet);
+  const gateway = gatewayText !== undefined ? ip6ToBig(gatewayText) : first;
+  if (!contains6(subnet, gateway) || gateway < first || gateway > last) {
+    throw PolisError.invalid(
+      `gateway ${gatewayText} is not a usable address of subnet ${subnet6Text(subnet)}`,
+    );
+  }
+  return { subnet, gateway };
 }
