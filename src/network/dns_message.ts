@@ -1,9 +1,11 @@
 /**
  * DNS messages (RFC 1035), just what the embedded resolver needs: decode a query's header and
- * questions (names with compression pointers), and encode an answer with A records. Pure
- * functions over bytes; the server is `dns_server.ts`.
+ * questions (names with compression pointers), and encode an answer with A and AAAA records
+ * (by the address's family). Pure functions over bytes; the server is `dns_server.ts`.
  * @module
  */
+
+import { ipBytes } from "../../ffi/mod.ts";
 
 export const TYPE_A = 1;
 export const TYPE_AAAA = 28;
@@ -30,6 +32,7 @@ export interface Query {
   questions: Question[];
 }
 
+/** An A record, or an AAAA record when `address` is IPv6. */
 export interface ARecord {
   name: string;
   ttl: number;
@@ -135,13 +138,15 @@ export function encodeResponse(
   for (const a of answers) {
     const sameName = question && a.name.toLowerCase().replace(/\.$/, "") === question.name;
     parts.push(sameName ? new Uint8Array([0xc0, 12]) : encodeName(a.name));
-    const rr = new Uint8Array(14);
+    const v6 = a.address.includes(":");
+    const data = v6 ? ipBytes(a.address) : new Uint8Array(a.address.split(".").map(Number));
+    const rr = new Uint8Array(10 + data.length);
     const rv = new DataView(rr.buffer);
-    rv.setUint16(0, TYPE_A);
+    rv.setUint16(0, v6 ? TYPE_AAAA : TYPE_A);
     rv.setUint16(2, CLASS_IN);
     rv.setUint32(4, a.ttl);
-    rv.setUint16(8, 4);
-    a.address.split(".").forEach((o, i) => rr[10 + i] = Number(o));
+    rv.setUint16(8, data.length);
+    rr.set(data, 10);
     parts.push(rr);
   }
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));

@@ -27,6 +27,25 @@ Deno.test("known names get A records with authority; other types an empty answer
   assertEquals([rcode(aaaa), answers(aaaa)], [0, 0]);
 });
 
+Deno.test("a dual-stack name gets AAAA for AAAA, A for A, and both for ANY", async () => {
+  const s = new DnsServer({
+    address: "127.0.0.1",
+    lookup: (n) => n === "v6" ? ["10.9.0.5", "fd12:3456::5"] : undefined,
+  });
+  const aaaa = (await s.answer(query("v6", 28)))!;
+  assertEquals([rcode(aaaa), answers(aaaa)], [0, 1]);
+  // TYPE AAAA, CLASS IN, ttl, RDLENGTH 16, then the address.
+  const rr = aaaa.subarray(-26);
+  assertEquals([(rr[0] << 8) | rr[1], (rr[8] << 8) | rr[9]], [28, 16]);
+  assertEquals(
+    Array.from(rr.subarray(10), (b) => b.toString(16).padStart(2, "0")).join(""),
+    "fd123456000000000000000000000005",
+  );
+  const a = (await s.answer(query("v6", 1)))!;
+  assertEquals([answers(a), Array.from(a.subarray(-4))], [1, [10, 9, 0, 5]]);
+  assertEquals(answers(await s.answer(query("v6", 255))), 2);
+});
+
 Deno.test("unknown names are REFUSED without upstreams; garbage gets FORMERR", async () => {
   const s = new DnsServer({ address: "127.0.0.1", lookup });
   assertEquals(rcode(await s.answer(query("example.org"))), 5);

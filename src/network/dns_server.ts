@@ -1,7 +1,8 @@
 /**
  * The embedded DNS server of one network: UDP and TCP port 53 on the network's gateway
- * address. It answers A queries for the names `lookup` knows (containers and aliases on the
- * network) with authority, AAAA/other types for those names with an empty answer, and other
+ * address. It answers A and AAAA queries for the names `lookup` knows (containers and aliases
+ * on the network; AAAA with the IPv6 addresses of a dual-stack network) with authority, other
+ * types (or a family a name has no address of) with an empty answer, and other
  * names by relaying the query to `upstream` servers — only when some are configured; without
  * any it answers REFUSED at once, so no query ever leaves the host unless asked to.
  * @module
@@ -18,10 +19,14 @@ import {
   RCODE_REFUSED,
   RCODE_SERVFAIL,
   TYPE_A,
+  TYPE_AAAA,
   TYPE_ANY,
 } from "./dns_message.ts";
 
-/** Addresses for `name` (lower case, no trailing dot), or undefined when it is not ours. */
+/**
+ * Addresses (IPv4 and IPv6) for `name` (lower case, no trailing dot), or undefined when it is
+ * not ours.
+ */
 export type DnsLookup = (name: string) => string[] | undefined;
 
 export interface DnsServerOptions {
@@ -135,9 +140,14 @@ export class DnsServer {
     if (!question || (q.flags & 0x7800) !== 0) return encodeResponse(q, { rcode: RCODE_REFUSED });
     const found = this.opts.lookup(question.name);
     if (found) {
-      const answers = question.type === TYPE_A || question.type === TYPE_ANY
-        ? found.map((address) => ({ name: question.name, ttl: this.opts.ttl ?? 600, address }))
-        : [];
+      const wanted = (address: string) =>
+        question.type === TYPE_ANY ||
+        (address.includes(":") ? question.type === TYPE_AAAA : question.type === TYPE_A);
+      const answers = found.filter(wanted).map((address) => ({
+        name: question.name,
+        ttl: this.opts.ttl ?? 600,
+        address,
+      }));
       return encodeResponse(q, { rcode: RCODE_NOERROR, authoritative: true, answers });
     }
     const upstream = this.opts.upstream ?? [];

@@ -27,3 +27,13 @@ Deno.test("resolv.conf keeps the host's non-loopback servers, search and options
   );
   assertEquals(hostnameFile("box"), "box\n");
 });
+
+Deno.test("on a dual-stack network the hosts file names the IPv6 address too", () => {
+  const text = hostsFile({
+    hostname: "web",
+    address: "10.1.0.2",
+    address6: "fd12::2",
+    aliases: ["www"],
+  });
+  assertEquals(text.trimEnd().split("\n").slice(-2), ["10.1.0.2\tweb www", "fd12::2\tweb www"]);
+});

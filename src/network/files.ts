@@ -11,13 +11,15 @@ export interface HostsEntry {
 
 /**
  * /etc/hosts: localhost lines, extra entries, then the container's own address and name —
- * one line per network it is on (`address`/`aliases` is the one-network shorthand).
+ * one line per network it is on, and one more for its IPv6 address on a dual-stack network
+ * (`address`/`address6`/`aliases` is the one-network shorthand).
  */
 export function hostsFile(opts: {
   hostname: string;
   address?: string;
+  address6?: string;
   aliases?: string[];
-  addresses?: { address: string; aliases?: string[] }[];
+  addresses?: { address: string; address6?: string; aliases?: string[] }[];
   extra?: HostsEntry[];
 }): string {
   const lines = [
@@ -30,7 +32,9 @@ export function hostsFile(opts: {
   ];
   for (const e of opts.extra ?? []) lines.push(`${e.address}\t${e.names.join(" ")}`);
   const own = [
-    ...(opts.address ? [{ address: opts.address, aliases: opts.aliases }] : []),
+    ...(opts.address
+      ? [{ address: opts.address, address6: opts.address6, aliases: opts.aliases }]
+      : []),
     ...(opts.addresses ?? []),
   ];
   for (const o of own) {
@@ -38,6 +42,7 @@ export function hostsFile(opts: {
       n && all.indexOf(n) === i
     );
     lines.push(`${o.address}\t${names.join(" ")}`);
+    if (o.address6) lines.push(`${o.address6}\t${names.join(" ")}`);
   }
   return lines.join("\n") + "\n";
 }

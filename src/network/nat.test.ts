@@ -10,7 +10,8 @@ const nets = [
 Deno.test("no networks: the script only removes the table (whether or not it exists)", () => {
   assertEquals(
     natScript("t", [], { egress: true }),
-    "add table ip t\ndelete table ip t\nadd table bridge t\ndelete table bridge t\n",
+    "add table ip t\ndelete table ip t\nadd table bridge t\ndelete table bridge t\n" +
+      "add table ip6 t\ndelete table ip6 t\n",
   );
 });
 
@@ -90,4 +91,28 @@ Deno.test({
       ok(r.success);
     })();
   },
+});
+
+Deno.test("a dual-stack network brings an ip6 table isolating every bridge, without NAT", () => {
+  const v4only = natScript("t", nets, { egress: true });
+  ok(!v4only.includes("add chain ip6"), "no ip6 table without an IPv6 network");
+  const s = natScript("t", [...nets, {
+    bridge: "pbr-6",
+    subnet: "10.9.4.0/24",
+    subnet6: "fd00:9::/64",
+    internal: false,
+  }], { egress: false });
+  ok(s.includes("add chain ip6 t forward { type filter hook forward priority filter;"));
+  ok(
+    s.includes('add rule ip6 t forward iifname "pbr-6" oifname { "pbr-a", "pbr-b", "pbr-i" } drop'),
+  );
+  ok(
+    s.includes('add rule ip6 t forward iifname "pbr-a" oifname { "pbr-b", "pbr-i", "pbr-6" } drop'),
+  );
+  ok(s.includes('add rule ip6 t forward iifname "pbr-i" oifname != "pbr-i" drop'));
+  ok(
+    s.includes('add rule ip6 t forward iifname { "pbr-a", "pbr-b", "pbr-i", "pbr-6" } oifname !='),
+  );
+  ok(!s.includes("add chain ip6 t postrouting"), "no NAT66");
+  ok(!s.includes("fd00:9::/64"));
 });

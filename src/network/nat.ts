@@ -11,6 +11,10 @@
  * never opens a way out the host did not allow. Postrouting: masquerade of a non-internal
  * network's subnet leaving by another interface, and hairpin masquerade for a container
  * reaching a published port of its own network through a host address.
+ *
+ * IPv6: when some network is dual-stack, a table `ip6 <table>` holds the same forward
+ * isolation rules (internal networks, between bridges, no egress where not allowed). There is
+ * no NAT66 and no published port over IPv6, so it has no postrouting chain.
  * @module
  */
 
@@ -23,6 +27,8 @@ export interface NatNetwork {
   bridge: string;
   subnet: string;
   internal: boolean;
+  /** Set on a dual-stack network: its bridge is isolated for IPv6 too. */
+  subnet6?: string;
 }
 
 export interface NatOptions {
@@ -46,7 +52,9 @@ export function natScript(table: string, nets: NatNetwork[], opts: NatOptions): 
   const t = `ip ${table}`;
   // "add" then "delete" makes the delete succeed whether or not the table existed.
   const b = `bridge ${table}`;
+  const t6 = `ip6 ${table}`;
   const lines = [`add table ${t}`, `delete table ${t}`, `add table ${b}`, `delete table ${b}`];
+  lines.push(`add table ${t6}`, `delete table ${t6}`);
   const fw = (opts.firewall ?? []).map(compileFirewall);
   if (fw.some((f) => f.bridge.length)) {
     lines.push(
@@ -68,26 +76,39 @@ export function natScript(table: string, nets: NatNetwork[], opts: NatOptions): 
       ...fw.flatMap((f) => f.ip.map((r) => `add rule ${t} firewall ${r}`)),
     );
   }
-  const bridges = nets.map((n) => n.bridge);
   const rule = (chain: string, r: string) => lines.push(`add rule ${t} ${chain} ${r}`);
-  for (const n of nets.filter((n) => n.internal)) {
-    rule("forward", `iifname ${q(n.bridge)} oifname != ${q(n.bridge)} drop`);
-    rule("forward", `oifname ${q(n.bridge)} iifname != ${q(n.bridge)} drop`);
-  }
-  // Published ports are reachable from anywhere, other networks included.
-  rule("forward", "ct status dnat accept");
-  for (const n of nets.filter((n) => !n.internal)) {
-    const others = bridges.filter((b) => b !== n.bridge);
-    if (others.length) rule("forward", `iifname ${q(n.bridge)} oifname ${set(others)} drop`);
-  }
-  if (!opts.egress) {
-    rule("forward", `iifname ${set(bridges)} oifname != ${set(bridges)} drop`);
+  isolation(nets, opts, (r) => rule("forward", r));
+  if (nets.some((n) => n.subnet6)) {
+    // Every bridge, v4-only ones included: isolation is by interface, whatever the family.
+    lines.push(
+      `add table ${t6}`,
+      `add chain ${t6} forward { type filter hook forward priority filter; policy accept; }`,
+    );
+    isolation(nets, opts, (r) => lines.push(`add rule ${t6} forward ${r}`));
   }
   for (const n of nets.filter((n) => !n.internal)) {
     rule("postrouting", `iifname ${q(n.bridge)} oifname ${q(n.bridge)} ct status dnat masquerade`);
     rule("postrouting", `ip saddr ${n.subnet} oifname != ${q(n.bridge)} masquerade`);
   }
   return lines.join("\n") + "\n";
+}
+
+/** The forward rules that keep networks apart (the same for `ip` and `ip6`). */
+function isolation(nets: NatNetwork[], opts: NatOptions, rule: (r: string) => void): void {
+  const bridges = nets.map((n) => n.bridge);
+  for (const n of nets.filter((n) => n.internal)) {
+    rule(`iifname ${q(n.bridge)} oifname != ${q(n.bridge)} drop`);
+    rule(`oifname ${q(n.bridge)} iifname != ${q(n.bridge)} drop`);
+  }
+  // Published ports are reachable from anywhere, other networks included.
+  rule("ct status dnat accept");
+  for (const n of nets.filter((n) => !n.internal)) {
+    const others = bridges.filter((b) => b !== n.bridge);
+    if (others.length) rule(`iifname ${q(n.bridge)} oifname ${set(others)} drop`);
+  }
+  if (!opts.egress) {
+    rule(`iifname ${set(bridges)} oifname != ${set(bridges)} drop`);
+  }
 }
 
 /** Whether the host forwards IPv4 between its interfaces (net.ipv4.ip_forward). */
