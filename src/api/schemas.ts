@@ -86,6 +86,8 @@ export const ContainerCreateBody = z.strictObject({
   }),
   ip: z.string().regex(/^(\d{1,3}\.){3}\d{1,3}$/, "expected an IPv4 address").optional()
     .openapi({ description: "A fixed IPv4 address on a user-defined network" }),
+  ip6: z.string().regex(/^[0-9a-fA-F:.]*:[0-9a-fA-F:.]*$/, "expected an IPv6 address").optional()
+    .openapi({ description: "A fixed IPv6 address on a dual-stack user-defined network" }),
   publish: z.array(z.string().min(1)).optional().openapi({
     description: "Published ports: [hostIP:]hostPort:containerPort[/tcp|udp]",
     example: ["127.0.0.1:8080:80"],

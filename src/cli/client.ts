@@ -462,7 +462,7 @@ export class PolisClient {
   connectNetwork(
     id: string,
     container: string,
-    opts: { ip?: string; aliases?: string[] } = {},
+    opts: { ip?: string; ip6?: string; aliases?: string[] } = {},
   ): Promise<void> {
     return this.#empty("POST", `/networks/${enc(id)}/connect`, {
       json: { container, ...opts },

@@ -22,6 +22,7 @@ import {
   hostForwarding,
   hostnameFile,
   hostsFile,
+  ip6ToBig,
   iptablesAvailable,
   iptablesPrefix,
   IptablesRules,
@@ -34,11 +35,14 @@ import {
   nftTableName,
   parsePublish,
   parseSubnet,
+  parseSubnet6,
   pickSubnet,
+  pickSubnet6,
   type PortMapping,
   PortProxy,
   type PortRules,
   resolvConf,
+  subnet6Text,
   subnetText,
   validateRule,
 } from "../network/mod.ts";
@@ -60,6 +64,8 @@ export interface NetworkingOptions {
   defaultNetwork?: string;
   /** Where `network create` without --subnet takes a /24 from (default 10.232.0.0/14). */
   pool?: string;
+  /** Where `network create --ipv6` without an IPv6 --subnet takes a /64 from. */
+  pool6?: string;
   /** The daemon's root: names its nftables table. */
   root?: string;
   /**
@@ -90,6 +96,8 @@ export const DEFAULT_NETWORK = "bridge";
 export const DEFAULT_BRIDGE = "polis0";
 export const DEFAULT_SUBNET = "10.231.0.0/16";
 export const DEFAULT_POOL = "10.232.0.0/14";
+/** A ULA /48 (RFC 4193) whose 40-bit global ID spells "polis" (70 6f 6c 69 73). */
+export const DEFAULT_POOL6 = "fd70:6f6c:6973::/48";
 const PREDEFINED = ["bridge", "host", "none"];
 /** A fixed id for the default network, so it reads the same on every daemon. */
 const DEFAULT_NETWORK_ID = "b".repeat(8) + "0".repeat(56);
@@ -103,6 +111,7 @@ export interface NetContainer {
     networkMode: string;
     spec: {
       ip?: string;
+      ip6?: string;
       publish?: string[];
       dns?: string[];
       addHosts?: string[];
@@ -116,6 +125,7 @@ export class Networking implements NetworkApi {
   readonly store: NetworkStore;
   readonly driver = new BridgeDriver();
   readonly #pool: string;
+  readonly #pool6: string;
   readonly ports: PortRules;
   /** Isolation and outbound NAT rules (nft: table `<ports table>_net`). */
   readonly nat: NetworkRules;
@@ -136,6 +146,7 @@ export class Networking implements NetworkApi {
   constructor(db: DatabaseSync, readonly opts: NetworkingOptions = {}) {
     this.store = new NetworkStore(db);
     this.#pool = opts.pool ?? DEFAULT_POOL;
+    this.#pool6 = opts.pool6 ?? DEFAULT_POOL6;
     const table = nftTableName(opts.root ?? "/var/lib/polis");
     this.firewallBackend = chooseFirewallBackend(
       opts.firewallBackend ?? Deno.env.get("POLIS_FIREWALL_BACKEND") ?? "auto",
@@ -242,7 +253,10 @@ export class Networking implements NetworkApi {
         ep.containerId.slice(0, 12),
         ...ep.aliases,
       ];
-      if (names.some((x) => x.toLowerCase() === n)) out.push(ep.address);
+      if (names.some((x) => x.toLowerCase() === n)) {
+        out.push(ep.address);
+        if (ep.address6) out.push(ep.address6);
+      }
     }
     return out.length ? out : undefined;
   }
@@ -291,6 +305,7 @@ export class Networking implements NetworkApi {
     if (PREDEFINED.includes(spec.name)) {
       throw PolisError.conflict(`network with name ${spec.name} already exists`);
     }
+    const subnet6 = this.#subnet6For(spec);
     const host = this.driver.hostSubnets();
     let subnet = spec.subnet;
     if (subnet === undefined) {
@@ -310,13 +325,18 @@ export class Networking implements NetworkApi {
       }
       subnet = subnetText(picked);
     }
-    const net = this.store.create({
-      name: spec.name,
-      subnet,
-      gateway: spec.gateway,
-      internal: spec.internal,
-      labels: spec.labels,
-    }, host);
+    const net = this.store.create(
+      {
+        name: spec.name,
+        subnet,
+        gateway: spec.gateway,
+        internal: spec.internal,
+        labels: spec.labels,
+        ...(subnet6 !== undefined ? { subnet6, gateway6: spec.gateway6 } : {}),
+      },
+      host,
+      subnet6 !== undefined ? this.driver.hostSubnets6() : [],
+    );
     try {
       this.driver.ensureBridge(net);
       this.syncRules();
@@ -331,6 +351,44 @@ export class Networking implements NetworkApi {
       throw e;
     }
     return { Id: net.id, Warning: "" };
+  }
+
+  /**
+   * The IPv6 subnet a create request asks for: the given one, or with `--ipv6` alone a free
+   * /64 of the ULA pool; undefined for an IPv4-only network. Checks the combination first:
+   * IPv6 settings need `--ipv6`, and `--ipv6` with an explicit IPv4 subnet needs an explicit
+   * IPv6 one too (nothing is guessed when the user chose the addresses).
+   */
+  #subnet6For(spec: NetworkCreateSpec): string | undefined {
+    if (!spec.enableIPv6) {
+      if (spec.subnet6 !== undefined || spec.gateway6 !== undefined) {
+        throw PolisError.invalid(
+          `IPv6 ${spec.subnet6 !== undefined ? "subnet" : "gateway"} given without --ipv6`,
+        );
+      }
+      return undefined;
+    }
+    if (spec.subnet6 !== undefined) return subnet6Text(parseSubnet6(spec.subnet6));
+    if (spec.gateway6 !== undefined) {
+      throw PolisError.invalid(`IPv6 gateway ${spec.gateway6} needs an IPv6 --subnet`);
+    }
+    if (spec.subnet !== undefined) {
+      throw PolisError.invalid(
+        `--ipv6 with the IPv4 subnet ${spec.subnet} needs an IPv6 --subnet too (e.g. fd12:3456::/64)`,
+      );
+    }
+    const taken = [
+      ...this.store.list().flatMap((n) => n.subnet6 ? [parseSubnet6(n.subnet6)] : []),
+      ...this.driver.hostSubnets6().map((h) => h.subnet),
+    ];
+    const picked = pickSubnet6(parseSubnet6(this.#pool6), 64, taken);
+    if (!picked) {
+      throw new PolisError(
+        "unavailable",
+        `no free IPv6 subnet left in the pool ${this.#pool6}: give one with --subnet`,
+      );
+    }
+    return subnet6Text(picked);
   }
 
   listNetworks(): NetworkInspect[] {
@@ -367,7 +425,7 @@ export class Networking implements NetworkApi {
   async connectNetwork(
     ref: string,
     container: string,
-    opts: { ip?: string; aliases?: string[] } = {},
+    opts: { ip?: string; ip6?: string; aliases?: string[] } = {},
   ): Promise<void> {
     if (ref === "host" || ref === "none") {
       throw PolisError.precondition(`a container cannot be connected to the ${ref} network`);
@@ -386,7 +444,7 @@ export class Networking implements NetworkApi {
         `container ${container} is already connected to network ${net.name}`,
       );
     }
-    if (opts.ip !== undefined && net.name === DEFAULT_NETWORK) {
+    if ((opts.ip !== undefined || opts.ip6 !== undefined) && net.name === DEFAULT_NETWORK) {
       throw PolisError.invalid(
         "user specified IP address is supported on user defined networks only",
       );
@@ -396,13 +454,21 @@ export class Networking implements NetworkApi {
         "network-scoped aliases are supported only for containers on user-defined networks",
       );
     }
-    const first = this.store.endpointsOfContainer(c.id).length === 0;
-    const ep = this.store.allocate(net.id, c.id, opts.ip, opts.aliases ?? []);
+    const before = this.store.endpointsOfContainer(c.id);
+    const first = before.length === 0;
+    const first6 = !before.some((e) => e.address6);
+    const ep = this.store.allocate(net.id, c.id, opts.ip, opts.aliases ?? [], opts.ip6);
     if (!c.pid) return;
     try {
       this.driver.ensureBridge(net);
       this.syncRules();
-      await this.driver.attach(net, ep, `/proc/${c.pid}/ns/net`, first && !net.internal);
+      await this.driver.attach(
+        net,
+        ep,
+        `/proc/${c.pid}/ns/net`,
+        first && !net.internal,
+        first6 && !net.internal,
+      );
       await this.#startDns(net);
     } catch (e) {
       this.store.releaseOne(net.id, c.id);
@@ -536,7 +602,7 @@ export class Networking implements NetworkApi {
         EndpointID: endpointId(ep),
         MacAddress: ep.mac,
         IPv4Address: `${ep.address}/${ep.prefixLen}`,
-        IPv6Address: "",
+        IPv6Address: ep.address6 ? `${ep.address6}/${ep.prefixLen6}` : "",
       };
     }
     return {
@@ -545,8 +611,14 @@ export class Networking implements NetworkApi {
       Created: n.created,
       Scope: "local",
       Driver: "bridge",
-      EnableIPv6: false,
-      IPAM: { Driver: "default", Config: [{ Subnet: n.subnet, Gateway: n.gateway }] },
+      EnableIPv6: n.subnet6 !== undefined,
+      IPAM: {
+        Driver: "default",
+        Config: [
+          { Subnet: n.subnet, Gateway: n.gateway },
+          ...(n.subnet6 ? [{ Subnet: n.subnet6, Gateway: n.gateway6 ?? "" }] : []),
+        ],
+      },
       Internal: n.internal,
       Containers: containers,
       Options: { "com.docker.network.bridge.name": n.bridge },
@@ -568,6 +640,7 @@ export class Networking implements NetworkApi {
   resolveMode(spec: {
     networkMode?: string;
     ip?: string;
+    ip6?: string;
     publish?: string[];
     dns?: string[];
     addHosts?: string[];
@@ -576,6 +649,7 @@ export class Networking implements NetworkApi {
   }): string {
     const m = spec.networkMode ?? this.opts.defaultNetwork ?? DEFAULT_NETWORK;
     const ports = (spec.publish ?? []).flatMap(parsePublish);
+    if (spec.ip6 !== undefined) ip6ToBig(spec.ip6);
     for (const d of spec.dns ?? []) ipToInt(d);
     for (const r of spec.firewall ?? []) validateRule(r);
     if (spec.firewall?.length && (m === "none" || m === "host" || m.startsWith("container:"))) {
@@ -592,16 +666,20 @@ export class Networking implements NetworkApi {
       const ref = m.slice("container:".length);
       const target = ref ? this.containerRef?.(ref) : undefined;
       if (!target) throw PolisError.notFound(`container ${ref} not found (--network ${m})`);
-      if (spec.ip !== undefined || ports.length || spec.dns?.length || spec.addHosts?.length) {
+      if (
+        spec.ip !== undefined || spec.ip6 !== undefined || ports.length || spec.dns?.length ||
+        spec.addHosts?.length
+      ) {
         throw PolisError.invalid(
-          "conflicting options: --ip, -p, --dns and --add-host cannot be used with --network container:",
+          "conflicting options: --ip, --ip6, -p, --dns and --add-host cannot be used with --network container:",
         );
       }
       return `container:${target.id}`;
     }
     if (m === "none" || m === "host") {
-      if (spec.ip !== undefined) {
-        throw PolisError.invalid(`--ip needs a user-defined network, not --network ${m}`);
+      if (spec.ip !== undefined || spec.ip6 !== undefined) {
+        const flag = spec.ip !== undefined ? "--ip" : "--ip6";
+        throw PolisError.invalid(`${flag} needs a user-defined network, not --network ${m}`);
       }
       if (ports.length) {
         throw PolisError.invalid(`published ports need a bridge network, not --network ${m}`);
@@ -610,9 +688,14 @@ export class Networking implements NetworkApi {
     }
     const net = this.store.find(m);
     if (!net) throw PolisError.notFound(`network ${m} not found`);
-    if (spec.ip !== undefined && net.name === DEFAULT_NETWORK) {
+    if ((spec.ip !== undefined || spec.ip6 !== undefined) && net.name === DEFAULT_NETWORK) {
       throw PolisError.invalid(
         "user specified IP address is supported on user defined networks only",
+      );
+    }
+    if (spec.ip6 !== undefined && !net.subnet6) {
+      throw PolisError.invalid(
+        `network ${net.name} has no IPv6 subnet: --ip6 needs a network created with --ipv6`,
       );
     }
     return net.name;
@@ -670,7 +753,13 @@ export class Networking implements NetworkApi {
     const mode = c.config.networkMode;
     if (mode === "none" || mode === "host" || mode.startsWith("container:")) return;
     const net = this.store.get(mode);
-    this.store.allocate(net.id, c.id, c.config.spec.ip, c.config.spec.networkAliases ?? []);
+    this.store.allocate(
+      net.id,
+      c.id,
+      c.config.spec.ip,
+      c.config.spec.networkAliases ?? [],
+      c.config.spec.ip6,
+    );
   }
 
   /** At rm: give the container's addresses back. */
@@ -763,6 +852,7 @@ export class Networking implements NetworkApi {
           hostname: c.config.hostname,
           addresses: eps.map((e) => ({
             address: e.address,
+            ...(e.address6 ? { address6: e.address6 } : {}),
             aliases: owner === c.id ? [c.name, ...e.aliases] : [],
           })),
           extra,
@@ -784,10 +874,18 @@ export class Networking implements NetworkApi {
     const netns = `/proc/${pid}/ns/net`;
     const ports = publishedPorts(c);
     this.syncRules();
-    for (const [i, ep] of this.store.endpointsOfContainer(c.id).entries()) {
+    const eps = this.store.endpointsOfContainer(c.id);
+    const first6 = eps.findIndex((e) => e.address6);
+    for (const [i, ep] of eps.entries()) {
       const net = this.store.get(ep.networkId);
-      // One default route: through the first network.
-      await this.driver.attach(net, ep, netns, i === 0 && !net.internal);
+      // One default route per family: through the first network (with IPv6, for IPv6).
+      await this.driver.attach(
+        net,
+        ep,
+        netns,
+        i === 0 && !net.internal,
+        i === first6 && !net.internal,
+      );
       if (i === 0 && ports.length) {
         if (this.portDriver === "proxy") {
           await this.proxy.add(ports, ep.address);
@@ -875,6 +973,9 @@ export class Networking implements NetworkApi {
         Gateway: ep.gateway,
         IPAddress: ep.address,
         IPPrefixLen: ep.prefixLen,
+        GlobalIPv6Address: ep.address6 ?? "",
+        GlobalIPv6PrefixLen: ep.prefixLen6 ?? 0,
+        IPv6Gateway: ep.gateway6 ?? "",
         MacAddress: ep.mac,
         ...(ep.aliases.length ? { Aliases: ep.aliases } : {}),
       };
@@ -904,6 +1005,9 @@ export class Networking implements NetworkApi {
         Gateway: "",
         IPAddress: "",
         IPPrefixLen: 0,
+        GlobalIPv6Address: "",
+        GlobalIPv6PrefixLen: 0,
+        IPv6Gateway: "",
         MacAddress: "",
       };
     }

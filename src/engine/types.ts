@@ -33,6 +33,8 @@ export interface ContainerCreateSpec {
   networkMode?: string;
   /** A fixed IPv4 address on a user-defined network (`--ip`). */
   ip?: string;
+  /** A fixed IPv6 address on a dual-stack user-defined network (`--ip6`). */
+  ip6?: string;
   /** Published ports, as `-p` takes them: `[hostIP:]hostPort:containerPort[/tcp|udp]`. */
   publish?: string[];
   /** Publish every port the image exposes to a free host port (`-P`). */
@@ -345,6 +347,12 @@ export interface NetworkCreateSpec {
   /** No route out of the network. */
   internal?: boolean;
   labels?: Record<string, string>;
+  /** Dual-stack (`--ipv6`): an IPv6 subnet besides the IPv4 one. */
+  enableIPv6?: boolean;
+  /** IPv6 CIDR; default with `enableIPv6` and no subnet given: a free /64 of the ULA pool. */
+  subnet6?: string;
+  /** Default: the subnet's ::1. */
+  gateway6?: string;
 }
 
 /** One container on a network, as `network inspect` shows it. */
@@ -378,6 +386,10 @@ export interface EndpointSettings {
   Gateway: string;
   IPAddress: string;
   IPPrefixLen: number;
+  /** The IPv6 address, its prefix length and gateway on a dual-stack network ("" / 0 if not). */
+  GlobalIPv6Address: string;
+  GlobalIPv6PrefixLen: number;
+  IPv6Gateway: string;
   MacAddress: string;
   /** Its names on the network's DNS besides its name (`--network-alias`). */
   Aliases?: string[];
@@ -395,7 +407,7 @@ export interface NetworkApi {
   connectNetwork(
     idOrName: string,
     container: string,
-    opts?: { ip?: string; aliases?: string[] },
+    opts?: { ip?: string; ip6?: string; aliases?: string[] },
   ): Promise<void>;
   /** Takes a container off a network; `force` ignores a container that is not on it. */
   disconnectNetwork(idOrName: string, container: string, force?: boolean): Promise<void>;

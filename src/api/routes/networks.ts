@@ -13,6 +13,7 @@ import { FirewallRuleBody } from "../schemas.ts";
 const tags = ["networks"];
 
 const IPv4 = z.string().regex(/^(\d{1,3}\.){3}\d{1,3}$/, "expected an IPv4 address");
+const IPv6 = z.string().regex(/^[0-9a-fA-F:.]*:[0-9a-fA-F:.]*$/, "expected an IPv6 address");
 
 export const NetworkCreateBody = z.strictObject({
   name: z.string().min(1).openapi({ example: "app" }),
@@ -21,6 +22,11 @@ export const NetworkCreateBody = z.strictObject({
   gateway: IPv4.optional().openapi({ example: "10.232.5.1" }),
   internal: z.boolean().optional(),
   labels: z.record(z.string(), z.string()).optional(),
+  enableIPv6: z.boolean().optional().openapi({
+    description: "Dual-stack: an IPv6 subnet too (a free /64 of a ULA pool unless subnet6)",
+  }),
+  subnet6: z.string().min(1).optional().openapi({ example: "fd12:3456::/64" }),
+  gateway6: IPv6.optional().openapi({ example: "fd12:3456::1" }),
 }).openapi("NetworkCreateRequest");
 
 export type NetworkCreateRequest = z.input<typeof NetworkCreateBody>;
@@ -102,6 +108,7 @@ const remove = createRoute({
 export const NetworkConnectBody = z.strictObject({
   container: z.string().min(1).openapi({ example: "web" }),
   ip: IPv4.optional().openapi({ description: "A fixed address on the network" }),
+  ip6: IPv6.optional().openapi({ description: "A fixed IPv6 address on a dual-stack network" }),
   aliases: z.array(z.string().min(1)).optional().openapi({ description: "Names on its DNS" }),
 }).openapi("NetworkConnectRequest");
 
@@ -206,6 +213,7 @@ export function networkRoutes(app: OpenAPIHono, engine: EngineApi): void {
     const b = c.req.valid("json");
     await nets().connectNetwork(c.req.valid("param").id, b.container, {
       ip: b.ip,
+      ip6: b.ip6,
       aliases: b.aliases,
     });
     return c.body(null, 204);

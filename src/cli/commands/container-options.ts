@@ -48,6 +48,7 @@ export const CONTAINER_FLAGS: FlagSpec[] = [
       'Connect to a network: "none" (default, only lo), "host", "bridge", a network name, or container:NAME',
   },
   { name: "ip", kind: "string", arg: "IP", help: "IPv4 address on a user-defined network" },
+  { name: "ip6", kind: "string", arg: "IP", help: "IPv6 address on a dual-stack network" },
   {
     name: "publish",
     short: "p",
@@ -171,6 +172,7 @@ export async function createRequest(args: ParsedArgs, io: CliIO): Promise<Contai
     autoRemove: args.bool("rm") || undefined,
     networkMode: networkMode(args.string("network")),
     ip: args.string("ip"),
+    ip6: args.string("ip6"),
     publish: args.list("publish").length ? args.list("publish") : undefined,
     publishAll: args.bool("publish-all") || undefined,
     dns: args.list("dns").length ? args.list("dns") : undefined,

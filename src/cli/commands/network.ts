@@ -16,8 +16,18 @@ export const networkCreateCommand: Command = {
     summary: "Create a bridge network",
     args: { min: 1, max: 1 },
     flags: [
-      { name: "subnet", kind: "string", arg: "CIDR", help: "IPv4 subnet, e.g. 10.232.5.0/24" },
-      { name: "gateway", kind: "string", arg: "IP", help: "IPv4 gateway of the subnet" },
+      {
+        name: "subnet",
+        kind: "list",
+        arg: "CIDR",
+        help: "Subnet, e.g. 10.232.5.0/24; with --ipv6 also an IPv6 one, e.g. fd12:3456::/64",
+      },
+      { name: "gateway", kind: "list", arg: "IP", help: "Gateway of the (IPv4 or IPv6) subnet" },
+      {
+        name: "ipv6",
+        kind: "bool",
+        help: "Dual-stack: an IPv6 subnet too (a free /64 of fd70:6f6c:6973::/48 unless given)",
+      },
       { name: "internal", kind: "bool", help: "Restrict external access to the network" },
       { name: "driver", short: "d", kind: "string", help: 'Driver (only "bridge")' },
       { name: "label", kind: "list", help: "Set metadata on a network (KEY=VALUE)" },
@@ -35,10 +45,27 @@ export const networkCreateCommand: Command = {
       if (eq < 0) labels[l] = "";
       else labels[l.slice(0, eq)] = l.slice(eq + 1);
     }
+    // docker's --subnet/--gateway may be given once per family: split them by their form.
+    const byFamily = (flag: string) => {
+      const out: { v4?: string; v6?: string } = {};
+      for (const v of args.list(flag)) {
+        const k = v.includes(":") ? "v6" : "v4";
+        if (out[k] !== undefined) {
+          throw new UsageError(`--${flag} given twice for IP${k}: ${out[k]} and ${v}`);
+        }
+        out[k] = v;
+      }
+      return out;
+    };
+    const subnet = byFamily("subnet");
+    const gateway = byFamily("gateway");
     const r = await ctx.client().createNetwork({
       name: args.args[0],
-      ...(args.string("subnet") !== undefined ? { subnet: args.string("subnet") } : {}),
-      ...(args.string("gateway") !== undefined ? { gateway: args.string("gateway") } : {}),
+      ...(subnet.v4 !== undefined ? { subnet: subnet.v4 } : {}),
+      ...(gateway.v4 !== undefined ? { gateway: gateway.v4 } : {}),
+      ...(args.bool("ipv6") ? { enableIPv6: true } : {}),
+      ...(subnet.v6 !== undefined ? { subnet6: subnet.v6 } : {}),
+      ...(gateway.v6 !== undefined ? { gateway6: gateway.v6 } : {}),
       ...(args.bool("internal") ? { internal: true } : {}),
       ...(Object.keys(labels).length ? { labels } : {}),
     });
@@ -124,14 +151,17 @@ export const networkConnectCommand: Command = {
     args: { min: 2, max: 2 },
     flags: [
       { name: "ip", kind: "string", arg: "IP", help: "IPv4 address on the network" },
+      { name: "ip6", kind: "string", arg: "IP", help: "IPv6 address on the network" },
       { name: "alias", kind: "list", arg: "NAME", help: "Add a network-scoped alias" },
     ],
   },
   async run(ctx, args) {
     const ip = args.string("ip");
+    const ip6 = args.string("ip6");
     const aliases = args.list("alias");
     await ctx.client().connectNetwork(args.args[0], args.args[1], {
       ...(ip !== undefined ? { ip } : {}),
+      ...(ip6 !== undefined ? { ip6 } : {}),
       ...(aliases.length ? { aliases } : {}),
     });
     return EXIT_OK;
