@@ -9,6 +9,7 @@
 import { deepStrictEqual as assertEquals, match, ok } from "node:assert/strict";
 import { AF_INET6, Rtnl } from "../ffi/mod.ts";
 import { daemonTest } from "./helpers/fixture.ts";
+import type { TestDaemon } from "./helpers/daemon.ts";
 
 const tag = crypto.randomUUID().slice(0, 6);
 const hex4 = () => Math.floor(Math.random() * 0x10000).toString(16);
@@ -17,6 +18,22 @@ const ula = () =>
   `fd${
     Math.floor(Math.random() * 256).toString(16).padStart(2, "0")
   }:${hex4()}:${hex4()}:${hex4()}::`;
+
+async function api(d: TestDaemon, method: string, path: string, body?: unknown) {
+  const client = Deno.createHttpClient({ proxy: { transport: "unix", path: d.socket } });
+  try {
+    const r = await fetch(`http://127.0.0.1/v1${path}`, {
+      method,
+      client,
+      headers: body ? { "content-type": "application/json" } : {},
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    const text = await r.text();
+    return { status: r.status, json: text ? JSON.parse(text) : undefined };
+  } finally {
+    client.close();
+  }
+}
 
 daemonTest("dual-stack networks: IPv6 addresses, routes, names, isolation", async (d, t) => {
   const netA = `pzt-6a-${tag}`;
@@ -120,6 +137,46 @@ daemonTest("dual-stack networks: IPv6 addresses, routes, names, isolation", asyn
         ),
         rules,
       );
+    });
+
+    await t.step("50 parallel creates get distinct IPv6 addresses, released on rm", async () => {
+      const results = await Promise.all(
+        Array.from(
+          { length: 50 },
+          () =>
+            api(d, "POST", "/containers", { image: "busybox", networkMode: netA, cmd: ["true"] }),
+        ),
+      );
+      const ids = results.map((r) => {
+        assertEquals(r.status, 201, JSON.stringify(r.json));
+        return r.json.Id as string;
+      });
+      const info = await api(d, "GET", `/networks/${netA}`);
+      const addrs = Object.values(info.json.Containers).map((c) =>
+        (c as { IPv6Address: string }).IPv6Address
+      );
+      assertEquals(addrs.length, 51);
+      assertEquals(new Set(addrs).size, 51);
+      ok(addrs.every((a) => a.startsWith(preA) && a.endsWith("/64")), addrs.join(" "));
+      ok(!addrs.includes(`${preA}1/64`), "the gateway is never handed out");
+      await Promise.all(ids.map((id) => api(d, "DELETE", `/containers/${id}?force=1`)));
+      const after = await api(d, "GET", `/networks/${netA}`);
+      assertEquals(Object.keys(after.json.Containers), [id1]);
+    });
+
+    await t.step("after a daemon restart the bridge and names still work over IPv6", async () => {
+      await d.restart();
+      const out = await d.ok([
+        "run",
+        "--rm",
+        "--network",
+        netA,
+        "busybox",
+        "sh",
+        "-c",
+        `ping -6 -c1 -W3 ${name} >/dev/null && echo name-ok`,
+      ]);
+      assertEquals(out.trim(), "name-ok");
     });
 
     await t.step("bad input is refused in one line and makes nothing", async () => {
