@@ -9,6 +9,3 @@ export type { ApiServer, ServeOptions } from "./serve.ts";
 export { STATUS_BY_CODE } from "./errors.ts";
 export type { ErrorBody } from "./errors.ts";
 export type { ContainerCreateRequest } from "./schemas.ts";
-/** An in-memory engine for tests of API clients. */
-export { FakeEngine } from "./fake-engine.ts";
-export type { RecordedCall } from "./fake-engine.ts";

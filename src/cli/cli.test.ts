@@ -3,7 +3,8 @@
  * backed by the fake engine.
  */
 import { deepStrictEqual as assertEquals, match, ok } from "node:assert/strict";
-import { createApp, FakeEngine, serveApi } from "../api/mod.ts";
+import { createApp, serveApi } from "../api/mod.ts";
+import { FakeEngine } from "../api/testing.ts";
 import { captureIO } from "./io.ts";
 import { runCli } from "./mod.ts";
 

@@ -1,5 +1,6 @@
 import { deepStrictEqual as assertEquals, ok, rejects } from "node:assert/strict";
-import { createApp, FakeEngine, serveApi } from "../api/mod.ts";
+import { createApp, serveApi } from "../api/mod.ts";
+import { FakeEngine } from "../api/testing.ts";
 import { PolisError } from "../core/mod.ts";
 import { DaemonUnreachableError, errorFromBody, PolisClient } from "./client.ts";
 
