@@ -179,6 +179,32 @@ daemonTest("dual-stack networks: IPv6 addresses, routes, names, isolation", asyn
       assertEquals(out.trim(), "name-ok");
     });
 
+    await t.step(
+      "network connect --ip6 gives a running container a fixed IPv6 address",
+      async () => {
+        const preC = subnets6[2].replace(/\/64$/, "");
+        await d.ok(["network", "connect", "--ip6", `${preC}42`, netC, name]);
+        const n = JSON.parse(
+          await d.ok(["inspect", "-f", "{{json .NetworkSettings.Networks}}", id1]),
+        );
+        assertEquals(n[netC].GlobalIPv6Address, `${preC}42`);
+        const out = await d.ok([
+          "run",
+          "--rm",
+          "--network",
+          netC,
+          "busybox",
+          "sh",
+          "-c",
+          `ping -6 -c1 -W3 ${preC}42 >/dev/null && echo connected-ok`,
+        ]);
+        assertEquals(out.trim(), "connected-ok");
+        const taken = await d.cli(["network", "connect", "--ip6", `${preA}2`, netB, name]);
+        match(taken.stderr, /not a usable address of network/);
+        await d.ok(["network", "disconnect", netC, name]);
+      },
+    );
+
     await t.step("bad input is refused in one line and makes nothing", async () => {
       const before = (await d.ok(["network", "ls", "-q"])).trim().split("\n").length;
       const bad = `pzt-6x-${tag}`;
