@@ -69,8 +69,13 @@ export class IptablesRules implements NetworkRules, PortRules {
    * containers behind them may still run (the engine unpublishes those that ended).
    */
   constructor(readonly prefix: string, readonly runner: IptablesRunner = run) {
-    const saved = this.#save("nat");
-    for (const p of parsePublished(saved, prefix)) this.#ports.set(key(p.mapping), p);
+    let saved: SavedTable | undefined;
+    try {
+      saved = this.#save("nat");
+    } catch {
+      // iptables cannot list the table: the first change reports why.
+    }
+    for (const p of saved ? parsePublished(saved, prefix) : []) this.#ports.set(key(p.mapping), p);
   }
 
   #save(table: Table): SavedTable {
