@@ -136,6 +136,7 @@ export class RegistryClient {
   #tokenKey?: string;
   /** The Bearer challenge last answered, to fetch a new token when ours expires. */
   #bearer?: Challenge;
+  readonly #pendingToken = new Map<string, Promise<string>>();
   readonly #tokens: TokenCache;
   readonly #retries: number;
   readonly #backoff: number;
@@ -610,6 +611,18 @@ export class RegistryClient {
     const cached = this.#tokens.get(key);
     if (cached && `Bearer ${cached}` !== sent) return cached;
     this.#tokens.delete(key);
+    // Requests running at once (parallel blobs) share one token request.
+    let pending = this.#pendingToken.get(key);
+    if (!pending) {
+      pending = this.#fetchToken(ch, key, what).finally(() => this.#pendingToken.delete(key));
+      this.#pendingToken.set(key, pending);
+    }
+    return await pending;
+  }
+
+  async #fetchToken(ch: Challenge, key: string, what: string): Promise<string> {
+    const realm = ch.params.realm;
+    const service = ch.params.service;
     let url: URL;
     try {
       url = new URL(realm);
