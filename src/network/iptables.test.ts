@@ -5,26 +5,30 @@ import { parsePublish } from "./ports.ts";
 const P = "POLIS-1a2b3c4d";
 
 /**
- * A fake iptables: remembers the restore inputs; iptables-save shows `saved[table]` and the
- * chains the restores declared and did not delete.
+ * A fake iptables: remembers the restore inputs (IPv4 in `restores`, IPv6 in `restores6`);
+ * `<family>-save` shows `saved[table]` (IPv4) and the chains the restores declared and did not
+ * delete.
  */
 function fake(saved: Record<string, string> = {}) {
   const restores: string[] = [];
-  const chains = new Set<string>();
+  const restores6: string[] = [];
+  const chains = { iptables: new Set<string>(), ip6tables: new Set<string>() };
   const runner: IptablesRunner = (tool, args) => {
-    if (tool === "iptables-save") {
-      const mine = [...chains].map((c) => `:${c} - [0:0]`).join("\n");
-      return { ok: true, out: `${saved[args[1]] ?? ""}\n${mine}`, err: "" };
+    const [family, verb] = tool.split("-") as ["iptables" | "ip6tables", string];
+    if (verb === "save") {
+      const mine = [...chains[family]].map((c) => `:${c} - [0:0]`).join("\n");
+      const base = family === "iptables" ? saved[args[1]] ?? "" : "";
+      return { ok: true, out: `${base}\n${mine}`, err: "" };
     }
     const script = Deno.readTextFileSync(args.at(-1)!);
-    restores.push(script);
+    (family === "iptables" ? restores : restores6).push(script);
     for (const l of script.split("\n")) {
-      if (l.startsWith(":")) chains.add(l.slice(1).split(" ")[0]);
-      if (l.startsWith("-X ")) chains.delete(l.slice(3));
+      if (l.startsWith(":")) chains[family].add(l.slice(1).split(" ")[0]);
+      if (l.startsWith("-X ")) chains[family].delete(l.slice(3));
     }
     return { ok: true, out: "", err: "" };
   };
-  return { runner, restores };
+  return { runner, restores, restores6 };
 }
 
 Deno.test("a restarted daemon takes over the published ports its predecessor left", () => {
@@ -94,4 +98,22 @@ Deno.test("backend choice: auto prefers nft, then iptables, then the proxy; expl
     /iptables tools are not installed/,
   );
   throws(() => chooseFirewallBackend("pf", has(true, true)), /invalid firewall backend "pf"/);
+});
+
+Deno.test("a dual-stack network is isolated with ip6tables too, in the filter table only", () => {
+  const f = fake();
+  const r = new IptablesRules(P, f.runner);
+  const v4 = { bridge: "pbr-a", subnet: "10.9.1.0/24", internal: false };
+  const v6 = { bridge: "pbr-b", subnet: "10.9.2.0/24", internal: false, subnet6: "fd00:1::/64" };
+  r.sync([v4], { egress: true });
+  assertEquals(f.restores6.length, 0, "no IPv6 network: nothing for ip6tables");
+  r.sync([v4, v6], { egress: true });
+  assertEquals(f.restores6.length, 1);
+  const s6 = f.restores6[0];
+  ok(s6.startsWith(`*filter\n:${P}-FWD - [0:0]\n-I FORWARD 1 -j ${P}-FWD\n`), s6);
+  ok(s6.includes(`-A ${P}-FWD -i pbr-a -o pbr-b -j DROP`), s6);
+  ok(!s6.includes("*nat") && !s6.includes("MASQUERADE"), s6);
+  r.sync([v4], { egress: true });
+  assertEquals(f.restores6.length, 2);
+  ok(f.restores6[1].includes(`-X ${P}-FWD`), f.restores6[1]);
 });

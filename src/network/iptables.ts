@@ -18,6 +18,7 @@ import { PolisError } from "../core/mod.ts";
 import type { NatNetwork, NatOptions, NetworkRules } from "./nat.ts";
 import { nft, type PortMapping, type PortRules } from "./ports.ts";
 import {
+  ip6tablesRules,
   iptablesPrefix,
   iptablesRules,
   type IptablesState,
@@ -27,14 +28,21 @@ import {
   restoreScript,
   type SavedTable,
   type Table,
+  type TableRules,
   TABLES,
 } from "./iptables_rules.ts";
 
-/** Runs an iptables tool; never throws. */
+/** The IPv4 tools, and the IPv6 ones (filter table only: isolation of dual-stack networks). */
+export type IptablesFamily = "iptables" | "ip6tables";
+const FAMILIES: IptablesFamily[] = ["iptables", "ip6tables"];
+
+/** Runs an iptables tool (`<family>-save` or `<family>-restore`); never throws. */
 export type IptablesRunner = (
-  tool: "iptables-save" | "iptables-restore",
+  tool: `${IptablesFamily}-${"save" | "restore"}`,
   args: string[],
 ) => { ok: boolean; out: string; err: string };
+
+const NOTHING: SavedTable = { chains: [], jumps: [], rules: [] };
 
 function run(tool: string, args: string[]): { ok: boolean; out: string; err: string } {
   try {
@@ -71,16 +79,16 @@ export class IptablesRules implements NetworkRules, PortRules {
   constructor(readonly prefix: string, readonly runner: IptablesRunner = run) {
     let saved: SavedTable | undefined;
     try {
-      saved = this.#save("nat");
+      saved = this.#save("iptables", "nat");
     } catch {
       // iptables cannot list the table: the first change reports why.
     }
     for (const p of saved ? parsePublished(saved, prefix) : []) this.#ports.set(key(p.mapping), p);
   }
 
-  #save(table: Table): SavedTable {
-    const r = this.runner("iptables-save", ["-t", table]);
-    if (!r.ok) throw PolisError.internal(`iptables-save -t ${table}: ${r.err}`);
+  #save(family: IptablesFamily, table: Table): SavedTable {
+    const r = this.runner(`${family}-save`, ["-t", table]);
+    if (!r.ok) throw PolisError.internal(`${family}-save -t ${table}: ${r.err}`);
     return parseSaved(r.out, this.prefix);
   }
 
@@ -90,33 +98,48 @@ export class IptablesRules implements NetworkRules, PortRules {
 
   /** Writes our chains for the current state (also repairing jump rules left by a crash). */
   #apply(force = false): void {
-    const want = iptablesRules(this.prefix, this.#state());
+    const state = this.#state();
+    const want = {
+      iptables: iptablesRules(this.prefix, state),
+      ip6tables: ip6tablesRules(this.prefix, state),
+    };
     const wanted = JSON.stringify(want);
     if (!force && wanted === this.#last) return;
+    this.#last = undefined;
+    for (const family of FAMILIES) this.#write(family, want[family]);
+    this.#last = wanted;
+  }
+
+  #write(family: IptablesFamily, want: Record<Table, TableRules>): void {
+    const v6 = family === "ip6tables";
     let err = "";
     // A concurrent change to a built-in chain can make our "-D" of a stale jump miss: retry
     // once on a fresh view.
     for (let i = 0; i < 2; i++) {
-      const script = restoreScript(want, { nat: this.#save("nat"), filter: this.#save("filter") });
-      if (!script) {
-        this.#last = wanted;
-        return;
+      let have: Record<Table, SavedTable>;
+      try {
+        have = {
+          nat: v6 ? NOTHING : this.#save(family, "nat"),
+          filter: this.#save(family, "filter"),
+        };
+      } catch (e) {
+        // Without ip6tables there is nothing of ours to remove either.
+        if (v6 && !want.filter.chains.length) return;
+        throw e;
       }
+      const script = restoreScript(want, have);
+      if (!script) return;
       const file = Deno.makeTempFileSync({ prefix: "polis-iptables-" });
       try {
         Deno.writeTextFileSync(file, script);
-        const r = this.runner("iptables-restore", ["-w", "--noflush", file]);
-        if (r.ok) {
-          this.#last = wanted;
-          return;
-        }
+        const r = this.runner(`${family}-restore`, ["-w", "--noflush", file]);
+        if (r.ok) return;
         err = r.err;
       } finally {
         Deno.removeSync(file);
       }
     }
-    this.#last = undefined;
-    throw PolisError.internal(`iptables: cannot write chains ${this.prefix}-*: ${err}`);
+    throw PolisError.internal(`${family}: cannot write chains ${this.prefix}-*: ${err}`);
   }
 
   /** Replaces the isolation, NAT and firewall rules with those for `nets`. */
@@ -172,21 +195,25 @@ export class IptablesRules implements NetworkRules, PortRules {
 
 /** Removes every chain and jump rule of `prefix` (for tests cleaning up after a killed daemon). */
 export function removeIptablesChains(prefix: string, runner: IptablesRunner = run): void {
-  const have = {} as Record<Table, SavedTable>;
-  for (const t of TABLES) {
-    const r = runner("iptables-save", ["-t", t]);
-    have[t] = r.ok ? parseSaved(r.out, prefix) : { chains: [], jumps: [], rules: [] };
-  }
-  const none = { chains: [], rules: [], jumps: [] };
-  const script = restoreScript({ nat: none, filter: none }, have);
-  if (!script) return;
-  const file = Deno.makeTempFileSync({ prefix: "polis-iptables-" });
-  try {
-    Deno.writeTextFileSync(file, script);
-    const r = runner("iptables-restore", ["-w", "--noflush", file]);
-    if (!r.ok) throw PolisError.internal(`iptables-restore: ${r.err}`);
-  } finally {
-    Deno.removeSync(file);
+  for (const family of FAMILIES) {
+    const have = {} as Record<Table, SavedTable>;
+    for (const t of TABLES) {
+      const r = family === "ip6tables" && t === "nat"
+        ? undefined
+        : runner(`${family}-save`, ["-t", t]);
+      have[t] = r?.ok ? parseSaved(r.out, prefix) : NOTHING;
+    }
+    const none = { chains: [], rules: [], jumps: [] };
+    const script = restoreScript({ nat: none, filter: none }, have);
+    if (!script) continue;
+    const file = Deno.makeTempFileSync({ prefix: "polis-iptables-" });
+    try {
+      Deno.writeTextFileSync(file, script);
+      const r = runner(`${family}-restore`, ["-w", "--noflush", file]);
+      if (!r.ok) throw PolisError.internal(`${family}-restore: ${r.err}`);
+    } finally {
+      Deno.removeSync(file);
+    }
   }
 }
 

@@ -63,7 +63,6 @@ export function iptablesRules(prefix: string, s: IptablesState): Record<Table, T
   const POST = `${prefix}-POST`;
   const FWD = `${prefix}-FWD`;
   const FW = `${prefix}-FW`;
-  const EGR = `${prefix}-EGR`;
 
   const nat: string[] = [];
   // Mappings on one host address win over those on every address, as in the nft maps.
@@ -91,24 +90,9 @@ export function iptablesRules(prefix: string, s: IptablesState): Record<Table, T
     chains.push(FW);
     filter.push(`-A ${FWD} -j ${FW}`, ...fw);
   }
-  const bridges = s.nets.map((n) => dev(n.bridge));
-  for (const n of s.nets.filter((n) => n.internal)) {
-    filter.push(`-A ${FWD} -i ${n.bridge} ! -o ${n.bridge} -j DROP`);
-    filter.push(`-A ${FWD} ! -i ${n.bridge} -o ${n.bridge} -j DROP`);
-  }
-  // Published ports are reachable from anywhere, other networks included.
-  if (s.nets.length) filter.push(`-A ${FWD} -m conntrack --ctstate DNAT -j RETURN`);
-  for (const n of s.nets.filter((n) => !n.internal)) {
-    for (const o of bridges.filter((b) => b !== n.bridge)) {
-      filter.push(`-A ${FWD} -i ${n.bridge} -o ${o} -j DROP`);
-    }
-  }
-  if (!s.opts.egress && bridges.length) {
-    chains.push(EGR);
-    for (const b of bridges) filter.push(`-A ${FWD} -i ${b} -j ${EGR}`);
-    for (const b of bridges) filter.push(`-A ${EGR} -o ${b} -j RETURN`);
-    filter.push(`-A ${EGR} -j DROP`);
-  }
+  const iso = isolationRules(prefix, s.nets, s.opts.egress);
+  chains.push(...iso.chains.filter((c) => c !== FWD));
+  filter.push(...iso.rules);
   return {
     nat: {
       chains: [DNAT, POST],
@@ -121,6 +105,52 @@ export function iptablesRules(prefix: string, s: IptablesState): Record<Table, T
     },
     filter: { chains, rules: filter, jumps: [`-A FORWARD -j ${FWD}`] },
   };
+}
+
+/**
+ * The forward rules that keep networks apart (the same for iptables and ip6tables), in chain
+ * `<prefix>-FWD`, with `<prefix>-EGR` where nothing may leave for a non-Polis interface.
+ */
+function isolationRules(
+  prefix: string,
+  nets: NatNetwork[],
+  egress: boolean,
+): { chains: string[]; rules: string[] } {
+  const FWD = `${prefix}-FWD`;
+  const EGR = `${prefix}-EGR`;
+  const chains = [FWD];
+  const rules: string[] = [];
+  const bridges = nets.map((n) => dev(n.bridge));
+  for (const n of nets.filter((n) => n.internal)) {
+    rules.push(`-A ${FWD} -i ${n.bridge} ! -o ${n.bridge} -j DROP`);
+    rules.push(`-A ${FWD} ! -i ${n.bridge} -o ${n.bridge} -j DROP`);
+  }
+  // Published ports are reachable from anywhere, other networks included.
+  if (nets.length) rules.push(`-A ${FWD} -m conntrack --ctstate DNAT -j RETURN`);
+  for (const n of nets.filter((n) => !n.internal)) {
+    for (const o of bridges.filter((b) => b !== n.bridge)) {
+      rules.push(`-A ${FWD} -i ${n.bridge} -o ${o} -j DROP`);
+    }
+  }
+  if (!egress && bridges.length) {
+    chains.push(EGR);
+    for (const b of bridges) rules.push(`-A ${FWD} -i ${b} -j ${EGR}`);
+    for (const b of bridges) rules.push(`-A ${EGR} -o ${b} -j RETURN`);
+    rules.push(`-A ${EGR} -j DROP`);
+  }
+  return { chains, rules };
+}
+
+/**
+ * IPv6 (ip6tables): where some network is dual-stack, the same isolation in the filter table,
+ * for every bridge (isolation is by interface, whatever the family). No NAT66, no published
+ * port over IPv6 and no firewall rules (they name IPv4 addresses), as with nftables.
+ */
+export function ip6tablesRules(prefix: string, s: IptablesState): Record<Table, TableRules> {
+  const none = { chains: [], rules: [], jumps: [] };
+  if (!s.nets.some((n) => n.subnet6)) return { nat: none, filter: none };
+  const iso = isolationRules(prefix, s.nets, s.opts.egress);
+  return { nat: none, filter: { ...iso, jumps: [`-A FORWARD -j ${prefix}-FWD`] } };
 }
 
 /**
