@@ -18,14 +18,14 @@ import { busyboxImages } from "./helpers/image.ts";
 const tag = crypto.randomUUID().slice(0, 6);
 const port = () => 20000 + Math.floor(Math.random() * 20000);
 
-function save(): string {
-  const out = new Deno.Command("iptables-save", { stdout: "piped", stderr: "null" }).outputSync();
+function save(tool = "iptables-save"): string {
+  const out = new Deno.Command(tool, { stdout: "piped", stderr: "null" }).outputSync();
   return new TextDecoder().decode(out.stdout);
 }
 
 /** Every line of iptables-save naming our chains (declarations, jumps and rules). */
-function ours(prefix: string): string[] {
-  return save().split("\n").filter((l) => l.includes(`${prefix}-`));
+function ours(prefix: string, tool = "iptables-save"): string[] {
+  return save(tool).split("\n").filter((l) => l.includes(`${prefix}-`));
 }
 
 async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, ms = 10_000): Promise<T> {
@@ -77,6 +77,7 @@ Deno.test({
     const netA = `pzt-ia-${tag}`;
     const netC = `pzt-ic-${tag}`;
     const netI = `pzt-ii-${tag}`;
+    const netS = `pzt-is-${tag}`;
     const bridges: string[] = [];
     const web = `iweb-${tag}`;
     try {
@@ -86,7 +87,10 @@ Deno.test({
         const id = (await d.ok(["network", "create", ...flags, n])).trim();
         bridges.push(`pbr-${id.slice(0, 11)}`);
       }
-      const [brA, brC, brI] = bridges;
+      bridges.push(
+        `pbr-${(await d.ok(["network", "create", "--ipv6", netS])).trim().slice(0, 11)}`,
+      );
+      const [brA, brC, brI, brS] = bridges;
       const ipam = async (n: string) =>
         JSON.parse(await d.ok(["network", "inspect", n]))[0].IPAM.Config[0] as {
           Subnet: string;
@@ -110,6 +114,14 @@ Deno.test({
           stderr: "null",
         }).outputSync();
         ok(!nft.success, "no nft table");
+      });
+
+      await t.step("a dual-stack network is isolated over IPv6 too, with ip6tables", () => {
+        const lines = ours(prefix, "ip6tables-save");
+        ok(lines.includes(`-A FORWARD -j ${prefix}-FWD`), lines.join("\n"));
+        ok(lines.includes(`-A ${prefix}-FWD -i ${brS} -o ${brA} -j DROP`), lines.join("\n"));
+        ok(lines.includes(`-A ${prefix}-FWD -i ${brI} ! -o ${brI} -j DROP`), lines.join("\n"));
+        ok(!lines.some((l) => l.includes("nat") || l.includes("MASQUERADE")), "no NAT66");
       });
 
       const p1 = port();
@@ -323,8 +335,9 @@ Deno.test({
       await t.step("rm, network rm and daemon stop leave nothing with our prefix", async () => {
         await d.ok(["rm", "-f", web]);
         ok(!ours(prefix).some((l) => l.includes("DNAT --to")), ours(prefix).join("\n"));
-        await d.ok(["network", "rm", netA, netC, netI]);
+        await d.ok(["network", "rm", netA, netC, netI, netS]);
         assertEquals(ours(prefix), []);
+        assertEquals(ours(prefix, "ip6tables-save"), []);
         await d.stop();
         assertEquals(ours(prefix), []);
       });
@@ -334,7 +347,7 @@ Deno.test({
     } finally {
       if (!(await d.ping())) await d.start().catch(() => {});
       await d.cli(["rm", "-f", web]).catch(() => {});
-      await d.cli(["network", "rm", netA, netC, netI]).catch(() => {});
+      await d.cli(["network", "rm", netA, netC, netI, netS]).catch(() => {});
       await d.cleanup();
       using nl = new Rtnl();
       for (const b of bridges) nl.deleteLinkIfExists(b);
