@@ -454,6 +454,7 @@ Deno.test("the OpenAPI document lists every route", async () => {
     "GET /v1/networks/{id}/rules",
     "GET /v1/system/df",
     "GET /v1/version",
+    "POST /v1/auth",
     "POST /v1/containers",
     "POST /v1/containers/{id}/kill",
     "POST /v1/containers/{id}/restart",

@@ -454,6 +454,17 @@ export class FakeEngine implements EngineApi {
     return new Blob([new Uint8Array(1024)]).stream();
   }
 
+  /** Accepts the password "secret" only. */
+  login(server: string, auth: { username: string; password: string }): Promise<void> {
+    this.record("login", server, auth.username);
+    if (auth.password !== "secret") {
+      return Promise.reject(
+        PolisError.invalid(`login to ${server}: unauthorized: incorrect username or password`),
+      );
+    }
+    return Promise.resolve();
+  }
+
   diskUsage(): DiskUsage {
     this.record("diskUsage");
     const size = this.images.reduce((n, i) => n + i.size, 0);

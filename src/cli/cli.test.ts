@@ -2,7 +2,7 @@
  * End to end: the real CLI against the real API server on a temporary unix socket,
  * backed by the fake engine.
  */
-import { deepStrictEqual as assertEquals, match, ok } from "node:assert/strict";
+import { deepStrictEqual as assertEquals, match, ok, throws } from "node:assert/strict";
 import { createApp, serveApi } from "../api/mod.ts";
 import { FakeEngine } from "../api/testing.ts";
 import { captureIO } from "./io.ts";
@@ -379,6 +379,31 @@ Deno.test("rmi prints untagged and deleted; a missing image exits 1", () =>
       out: "",
       err: "Error response from daemon: No such image: busybox\n",
     });
+  }));
+
+Deno.test("login asks the daemon to check the credentials and saves them only if accepted", () =>
+  withDaemon(async ({ cli, engine, dir }) => {
+    const env = { POLIS_CONFIG: `${dir}/docker` };
+    let r = await cli(["login", "-u", "bob", "--password-stdin", "127.0.0.1:5000"], {
+      env,
+      stdin: new TextEncoder().encode("wrong\n"),
+    });
+    assertEquals(r.code, 1);
+    match(r.err, /unauthorized/);
+    assertEquals(r.err.trim().split("\n").length, 1);
+    throws(() => Deno.statSync(`${dir}/docker/config.json`));
+    r = await cli(["login", "-u", "bob", "--password-stdin", "http://127.0.0.1:5000/"], {
+      env,
+      stdin: new TextEncoder().encode("secret\n"),
+    });
+    assertEquals([r.code, r.out], [0, "Login Succeeded\n"]);
+    assertEquals(engine.calls.filter((c) => c.method === "login").map((c) => c.args), [
+      ["127.0.0.1:5000", "bob"],
+      ["127.0.0.1:5000", "bob"],
+    ]);
+    const saved = JSON.parse(Deno.readTextFileSync(`${dir}/docker/config.json`));
+    assertEquals(saved.auths["127.0.0.1:5000"].auth, btoa("bob:secret"));
+    assertEquals(Deno.statSync(`${dir}/docker/config.json`).mode! & 0o777, 0o600);
   }));
 
 Deno.test("version shows client and server; info shows the daemon's view", () =>

@@ -240,6 +240,10 @@ export class PolisClient {
   info(): Promise<SystemInfo> {
     return this.#json("GET", "/info");
   }
+  /** Has the daemon check credentials against a registry (`polis login`); throws if refused. */
+  async login(server: string, auth: { username: string; password: string }): Promise<void> {
+    await this.#empty("POST", "/auth", { json: { ...auth, serveraddress: server } });
+  }
   /** The daemon's OpenAPI document. */
   openapi(): Promise<Record<string, unknown>> {
     return this.#json("GET", "/openapi.json");

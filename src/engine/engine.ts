@@ -24,6 +24,7 @@ import {
   parseReference,
   pullImage,
   pushImage,
+  RegistryClient,
   type RegistryConfig,
   registryConfigFromEnv,
   resolveProcess,
@@ -666,6 +667,14 @@ export class Engine implements EngineApi {
       },
     });
     return { ...r, progress };
+  }
+
+  async login(server: string, auth: { username: string; password: string }): Promise<void> {
+    await new RegistryClient(server, "", {
+      config: this.#registryConfig(),
+      credentials: auth,
+      retries: 1,
+    }).checkLogin();
   }
 
   saveImages(

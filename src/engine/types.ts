@@ -325,6 +325,11 @@ export interface EngineApi {
    * oci: the layout only). Unknown references fail before any byte is sent.
    */
   saveImages(refs: string[], format?: "docker-archive" | "oci"): ReadableStream<Uint8Array>;
+  /**
+   * `login`: checks credentials against a registry (its `/v2/` endpoint), as the daemon
+   * would use them: its insecure registries, mirrors and offline rule apply.
+   */
+  login(server: string, auth: { username: string; password: string }): Promise<void>;
   /** `system df`: what images and containers take on disk. */
   diskUsage(): DiskUsage;
 

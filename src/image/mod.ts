@@ -65,6 +65,7 @@ export {
   parsePlatform,
   pullImage,
   pushImage,
+  RegistryClient,
   registryConfigFromEnv,
 } from "./registry/mod.ts";
 export type {

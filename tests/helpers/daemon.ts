@@ -8,7 +8,7 @@ import { removeCgroupParent } from "../../src/security/mod.ts";
 import { DAEMON_V8_FLAGS } from "../../src/daemon/options.ts";
 import { iptablesPrefix, nftTableName, removeIptablesChains } from "../../src/network/mod.ts";
 
-const MAIN = new URL("../../main.ts", import.meta.url).pathname;
+const MAIN = new URL("../../polis.ts", import.meta.url).pathname;
 const DENO = Deno.execPath();
 
 export const isRoot = Deno.uid() === 0;
@@ -29,7 +29,7 @@ export class TestDaemon {
   #log?: Deno.FsFile;
 
   /**
-   * `main` is the entry to run (main.ts, or a bundled polis.js). Test daemons default to
+   * `main` is the entry to run (polis.ts, main.ts, or a bundled polis.js). Test daemons default to
    * `--network none` unless `defaultNetwork` says otherwise: parallel daemons must not
    * share the host's default `polis0` bridge.
    */

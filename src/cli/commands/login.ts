@@ -77,16 +77,9 @@ export const loginCommand: Command = {
         "WARNING! Using --password via the CLI is insecure. Use --password-stdin.\n",
       );
     }
-    const credentials = { username, password };
-    // Loaded only here: the registry client's module graph would slow every CLI start.
-    const { RegistryClient, registryConfigFromEnv } = await import(
-      "../../image/registry/mod.ts"
-    );
-    await new RegistryClient(host, "", {
-      config: registryConfigFromEnv((n) => ctx.io.env(n)),
-      credentials,
-      retries: 1,
-    }).checkLogin();
+    // The daemon checks them, as it will use them: with its insecure registries, mirrors
+    // and offline rule (and the CLI needs no registry client of its own).
+    await ctx.client().login(host, { username, password });
     const path = configPath(ctx.io);
     Deno.mkdirSync(path.slice(0, path.lastIndexOf("/")), { recursive: true, mode: 0o700 });
     const cfg = readConfig(path);
