@@ -194,8 +194,10 @@ function libpodCgroups(): string[] {
   return out;
 }
 
-function rssKiB(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(Deno.readTextFileSync(`/proc/${pid}/status`));
+function rssKiB(pid: number, field = "VmRSS"): number {
+  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(
+    Deno.readTextFileSync(`/proc/${pid}/status`),
+  );
   return m ? Number(m[1]) : NaN;
 }
 
@@ -282,7 +284,12 @@ async function benchContainers(
 
   await new Promise((r) => setTimeout(r, 1000));
   const idle = rssKiB(d.pid!) / 1024;
-  report("daemon RSS idle", idle, "MiB");
+  report("daemon RSS 1 s after the runs (spares kept)", idle, "MiB");
+  // The spare setup worker and init go 30 s after the last create (runtime SPARE_IDLE_MS).
+  await new Promise((r) => setTimeout(r, 31_000));
+  report("daemon RSS idle (30 s after the last start)", rssKiB(d.pid!) / 1024, "MiB");
+  report("  of which anonymous (heap, stacks)", rssKiB(d.pid!, "RssAnon") / 1024, "MiB");
+  report("  of which file-backed (deno's code pages)", rssKiB(d.pid!, "RssFile") / 1024, "MiB");
   const sleepers: string[] = [];
   for (let i = 0; i < 50; i++) {
     const { Id } = await client.createContainer({ image: "busybox", cmd: ["sleep", "3600"] });
