@@ -31,7 +31,8 @@ import {
   type RuntimeConfig,
   startContainer,
 } from "../src/runtime/mod.ts";
-import { PolisError } from "../src/core/mod.ts";
+import { existsSync as exists, PolisError } from "../src/core/mod.ts";
+import { openCgroup } from "../src/security/mod.ts";
 import { mkfifo } from "../ffi/mod.ts";
 
 const skip = !isRoot();
@@ -118,6 +119,39 @@ Deno.test({
       assertEquals(read(c.out), "out\n");
       assertEquals(read(c.err), "err\n");
       assertEquals(containerState(c.cfg, c.id).status, "stopped");
+    }),
+});
+
+Deno.test({
+  name: "the started workload is in its cgroup in every hierarchy, with all its threads",
+  ignore: skip,
+  fn: () =>
+    withContainer("sleep 30", async (c) => {
+      const st = await createContainer(c.cfg, {
+        id: c.id,
+        bundle: c.bundle.dir,
+        stdio: { stdout: c.out, stderr: c.err },
+      });
+      await startContainer(c.cfg, c.id);
+      // The init joined v1 hierarchies by thread and cgroup2 early by process: after execve
+      // every placement must hold the workload, with each of its threads.
+      await waitFor(
+        () => Deno.readTextFileSync(`/proc/${st.pid}/cmdline`).startsWith("sleep"),
+        10_000,
+        "the workload's execve",
+      );
+      const tids = [...Deno.readDirSync(`/proc/${st.pid}/task`)].map((t) => Number(t.name));
+      const files = openCgroup(`${prefix}/${c.id}`).procsFiles();
+      assert(files.length > 0);
+      for (const f of files) {
+        const dir = f.slice(0, f.lastIndexOf("/"));
+        const procs = Deno.readTextFileSync(f).trim().split("\n").map(Number);
+        assertEquals(procs, [st.pid!], `${f}`);
+        const threads = Deno.readTextFileSync(
+          exists(`${dir}/tasks`) ? `${dir}/tasks` : `${dir}/cgroup.threads`,
+        ).trim().split("\n").map(Number);
+        assertEquals(threads.sort(), tids.sort(), `threads in ${dir}`);
+      }
     }),
 });
 

@@ -120,7 +120,12 @@ export async function createContainer(
     const procsFiles = cgroup.procsFiles();
     stored.cgroupDirs = procsFiles.map((f) => f.slice(0, f.lastIndexOf("/")));
     writeStored(cfgAbs, stored);
-    plan.cgroup = { procsFiles, mounts: cgroupMountPlans(procsFiles, readCgroupLayout()) };
+    const join = cgroup.joinFiles();
+    plan.cgroup = {
+      joinFiles: join.byThread,
+      earlyJoinFiles: join.byPid,
+      mounts: cgroupMountPlans(procsFiles, readCgroupLayout()),
+    };
     writeFileAtomicSync(`${stateDir}/${PLAN_FILE}`, JSON.stringify(plan), 0o600);
 
     released = true;

@@ -72,6 +72,8 @@ const INIT_SYMBOLS: readonly LibcSymbolName[] = [
 interface Prepared {
   execFifoFd: number;
   cgroupFds: number[];
+  /** Opened like cgroupFds, joined right after the report (see JoinFiles.byPid). */
+  earlyCgroupFds: number[];
   deferred: DeferredCgroupMount[];
   execPath: string;
   lastCap: number;
@@ -123,16 +125,34 @@ export function prepare(plan: InitPlan, env: InitEnv): Prepared {
     sys.setNonblock(fd, false);
     return fd;
   });
-  const cgroupFds = plan.cgroup.procsFiles.map((f) =>
-    step(`opening ${f}`, () => sys.open(f, O_WRONLY | O_CLOEXEC))
-  );
+  const openAll = (files: string[]) =>
+    files.map((f) => step(`opening ${f}`, () => sys.open(f, O_WRONLY | O_CLOEXEC)));
+  const cgroupFds = openAll(plan.cgroup.joinFiles);
+  const earlyCgroupFds = openAll(plan.cgroup.earlyJoinFiles ?? []);
   const lastCap = sys.lastCap();
   const deferred = prepareRootfs(plan, env);
   pivotInto(plan.rootfs, env);
   finishRootfs(plan, env);
   const p = plan.process;
   const execPath = lookPath(p.args[0], pathFromEnv(p.env), p.cwd, env.fs);
-  return { execFifoFd, cgroupFds, deferred, execPath, lastCap };
+  return { execFifoFd, cgroupFds, earlyCgroupFds, deferred, execPath, lastCap };
+}
+
+/**
+ * Joins the cgroups that carry no limits (hybrid's cgroup2 placement) while the caller still
+ * sets up the network: moving a whole multi-threaded process there waits for an RCU grace
+ * period, which this keeps off the start. Best effort: that placement only makes the
+ * container visible to cgroup2 tools, and stderr is already the container's log.
+ */
+function joinEarly(fds: number[], env: InitEnv): void {
+  for (const fd of fds) {
+    try {
+      env.sys.writeAll(fd, "0");
+    } catch {
+      // see above
+    }
+    env.sys.close(fd);
+  }
 }
 
 /** Blocks until `start` writes to the exec FIFO. False if it was closed without a byte. */
@@ -280,6 +300,7 @@ export function runInit(args: string[], env: InitEnv = realEnv): number {
     prep = prepare(plan, env);
     sys.writeAll(syncFd, JSON.stringify({ ok: true }) + "\n");
     sys.close(syncFd);
+    joinEarly(prep.earlyCgroupFds, env);
   } catch (e) {
     try {
       sys.writeAll(syncFd, JSON.stringify(failure(e)) + "\n");

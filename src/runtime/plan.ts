@@ -110,7 +110,11 @@ export interface InitPlan {
     noNewPrivileges: boolean;
   };
   execFifo: string;
-  cgroup: { procsFiles: string[]; mounts: CgroupMountPlan[] };
+  /**
+   * `joinFiles`: what the init writes "0" into right before execve (JoinFiles.byThread);
+   * `earlyJoinFiles`: right after its report (JoinFiles.byPid).
+   */
+  cgroup: { joinFiles: string[]; earlyJoinFiles?: string[]; mounts: CgroupMountPlan[] };
   stdio?: { stdin?: string; stdout: string; stderr: string };
 }
 
@@ -349,7 +353,7 @@ export function buildPlan(spec: Spec, input: PlanInput, fs: FsView = realFs): In
       noNewPrivileges: p.noNewPrivileges ?? false,
     },
     execFifo: `${input.stateDir}/exec.fifo`,
-    cgroup: { procsFiles: [], mounts: [] },
+    cgroup: { joinFiles: [], mounts: [] },
     ...(input.stdio ? { stdio: input.stdio } : {}),
   };
 }

@@ -61,7 +61,7 @@ function plan(mounts: PlannedMount[], patch: Partial<InitPlan> = {}): InitPlan {
       noNewPrivileges: false,
     },
     execFifo: "/s/exec.fifo",
-    cgroup: { procsFiles: [], mounts: [] },
+    cgroup: { joinFiles: [], mounts: [] },
     ...patch,
   };
 }
@@ -171,7 +171,7 @@ Deno.test("cgroup mounts wait for the cgroup namespace when the init creates one
     }], {
       newCgroupNs: true,
       cgroup: {
-        procsFiles: [],
+        joinFiles: [],
         mounts: [
           { name: "memory", version: 1, options: "memory", hostDir: "/sys/fs/cgroup/memory/x" },
           { name: "unified", version: 2, options: "", hostDir: "/sys/fs/cgroup/unified/x" },

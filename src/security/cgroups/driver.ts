@@ -21,6 +21,8 @@ export interface Cgroup {
   readonly path: string;
   /** Absolute cgroup.procs paths, one per hierarchy the container is placed in. */
   procsFiles(): string[];
+  /** How the container's first process joins (see JoinFiles). */
+  joinFiles(): JoinFiles;
   /** Processes in the cgroup, across all its hierarchies. */
   pids(): number[];
   /** Whether the kernel's OOM killer killed a process of this cgroup. */
@@ -40,6 +42,26 @@ export interface CgroupDriver {
   open(cgroupsPath: string): Cgroup;
   /** rmdir of an empty directory in every hierarchy; ENOENT ignored. */
   removeParent(cgroupsPath: string): void;
+}
+
+/**
+ * How a container's first process joins its cgroup. Moving a whole multi-threaded process
+ * (cgroup.procs) makes the kernel wait for an RCU grace period (8-13 ms measured here), and
+ * the first process is a Deno init with a dozen threads that vanish at its execve anyway.
+ */
+export interface JoinFiles {
+  /**
+   * Files its exec'ing thread writes "0" into right before execve (as late as possible, so
+   * the init is never charged to a small memory limit): a v1 hierarchy's `tasks` (moves that
+   * one thread, 0.1-0.5 ms; after execve it is the whole process), cgroup2's `cgroup.procs`.
+   */
+  byThread: string[];
+  /**
+   * `cgroup.procs` files its creator may write its pid into as soon as it exists: placements
+   * with no limits (hybrid's cgroup2 part), so joining early charges nothing and keeps the
+   * slow whole-process move off the start.
+   */
+  byPid: string[];
 }
 
 /** The leaf directory of one container in one hierarchy. */
@@ -69,6 +91,10 @@ export abstract class LeafCgroup implements Cgroup {
 
   procsFiles(): string[] {
     return this.placements.map((p) => `${p.dir}/cgroup.procs`);
+  }
+
+  joinFiles(): JoinFiles {
+    return { byThread: this.procsFiles(), byPid: [] };
   }
 
   pids(): number[] {

@@ -5,7 +5,7 @@
  */
 
 import { attachCleanupError, PolisError } from "../../core/mod.ts";
-import type { Cgroup, CgroupDriver, CgroupStats } from "./driver.ts";
+import type { Cgroup, CgroupDriver, CgroupStats, JoinFiles } from "./driver.ts";
 import type { CgroupLimits } from "./limits.ts";
 
 /** Handles that can undo a fresh create synchronously (LeafCgroup does). */
@@ -18,7 +18,12 @@ class CompositeCgroup implements Cgroup {
   readonly #primary: Cgroup;
   readonly #parts: Cgroup[];
 
+  readonly #v1: Cgroup | null;
+  readonly #v2: Cgroup | null;
+
   constructor(primary: Cgroup | null, secondary: Cgroup | null) {
+    this.#v1 = primary;
+    this.#v2 = secondary;
     this.#parts = [primary, secondary].filter((c): c is Cgroup => c !== null);
     this.#primary = this.#parts[0];
     this.path = this.#primary.path;
@@ -26,6 +31,12 @@ class CompositeCgroup implements Cgroup {
 
   procsFiles(): string[] {
     return this.#parts.flatMap((p) => p.procsFiles());
+  }
+
+  joinFiles(): JoinFiles {
+    // The cgroup2 part carries no limits here (create() gives it none): join it early.
+    const [v1, v2] = [this.#v1?.joinFiles(), this.#v2?.procsFiles() ?? []];
+    return { byThread: v1?.byThread ?? [], byPid: [...(v1?.byPid ?? []), ...v2] };
   }
 
   pids(): number[] {

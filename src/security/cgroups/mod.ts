@@ -18,7 +18,7 @@ import type { CgroupLimits } from "./limits.ts";
 import { createV1Driver } from "./v1.ts";
 import { createV2Driver } from "./v2.ts";
 
-export type { Cgroup, CgroupDriver, CgroupStats } from "./driver.ts";
+export type { Cgroup, CgroupDriver, CgroupStats, JoinFiles } from "./driver.ts";
 export type { CgroupLayout, CgroupMode, Hierarchy } from "./layout.ts";
 export { buildCgroupLayout, readCgroupLayout } from "./layout.ts";
 export type { CgroupLimits, DeviceRule } from "./limits.ts";

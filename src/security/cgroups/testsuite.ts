@@ -146,6 +146,21 @@ export function registerCgroupDriverTests(
     s.driver.removeParent(s.parent); // ENOENT is fine
   });
 
+  test("joinFiles name every placement once: by thread (v1 tasks) or early by pid", async (s) => {
+    const cg = s.driver.create(s.path("c1"), {});
+    const { byThread, byPid } = cg.joinFiles();
+    const dirsOf = (files: string[]) => files.map(dirname).sort();
+    deepStrictEqual(dirsOf([...byThread, ...byPid]), leafDirs(cg).sort());
+    for (const f of byThread) {
+      const v1 = exists(`${dirname(f)}/tasks`);
+      deepStrictEqual(f.slice(f.lastIndexOf("/") + 1), v1 ? "tasks" : "cgroup.procs", f);
+    }
+    // Early joins are only for placements without limits: never the memory hierarchy.
+    for (const f of byPid) ok(!exists(`${dirname(f)}/memory.limit_in_bytes`), f);
+    for (const f of byPid) ok(!exists(`${dirname(f)}/memory.max`), f);
+    await cg.destroy();
+  });
+
   test("a process moved in shows in pids() and /proc/<pid>/cgroup; destroy kills it", async (s) => {
     const cg = s.driver.create(s.path("c1"), {});
     const child = spawnSleep();

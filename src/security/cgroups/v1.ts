@@ -11,6 +11,7 @@ import {
   type Cgroup,
   type CgroupDriver,
   type CgroupStats,
+  type JoinFiles,
   killEach,
   LeafCgroup,
   type Placement,
@@ -49,6 +50,10 @@ function usedHierarchies(layout: CgroupLayout): Hierarchy[] {
 }
 
 class V1Cgroup extends LeafCgroup {
+  override joinFiles(): JoinFiles {
+    return { byThread: this.placements.map((p) => `${p.dir}/tasks`), byPid: [] };
+  }
+
   oomKilled(): boolean {
     const p = this.placementWith("memory");
     if (!p) return false;
