@@ -194,6 +194,13 @@ daemonTest("container lifecycle works as with docker", async (d, t) => {
     }
     ok(!existsSync(`${d.root}/containers/${id}`), "container dir left behind");
     ok(!existsSync(`${d.runDir}/runtime/${id}`), "runtime state left behind");
+    // The files went through the trash, emptied in the background.
+    await waitFor("the trash to empty", () =>
+      Promise.resolve(
+        [`${d.root}/trash`, `${d.runDir}/trash`].every((t) =>
+          [...Deno.readDirSync(t)].length === 0
+        ),
+      ));
   });
 
   await t.step("--rm removes the container after it exits", async () => {

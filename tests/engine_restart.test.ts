@@ -39,8 +39,22 @@ daemonTest("containers survive a daemon kill -9 and are adopted on restart", asy
     await new Promise((r) => setTimeout(r, 500));
   });
 
+  await t.step(
+    "files a killed daemon left in its trash are removed at the next start",
+    async () => {
+      // As a kill -9 between the move into the trash and the end of the removal leaves them.
+      Deno.mkdirSync(`${d.root}/trash/leftover.x/upper/deep`, { recursive: true });
+      Deno.writeTextFileSync(`${d.root}/trash/leftover.x/upper/deep/f`, "x");
+      await d.start();
+      const deadline = Date.now() + 10_000;
+      while ([...Deno.readDirSync(`${d.root}/trash`)].length > 0) {
+        if (Date.now() > deadline) throw new Error("the trash was not emptied after a restart");
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    },
+  );
+
   await t.step("the restarted daemon lists it as running", async () => {
-    await d.start();
     const [c] = JSON.parse(await d.ok(["inspect", "sleeper"]));
     assertEquals(c.State.Status, "running");
     assertEquals(c.State.Pid, pid);

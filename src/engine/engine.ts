@@ -47,6 +47,7 @@ import {
   initialState,
 } from "./records.ts";
 import { buildOciSpec } from "./spec.ts";
+import { Trash } from "./trash.ts";
 import { Networking, type NetworkingOptions } from "./networking.ts";
 import type {
   ContainerCreateSpec,
@@ -123,6 +124,9 @@ export class Engine implements EngineApi {
   readonly #changes = new Map<string, Set<() => void>>();
   readonly #locks = new Map<string, Promise<unknown>>();
   readonly #cgroupParent: string;
+  /** Where removed containers' files go (root and run dir: each on its own filesystem). */
+  readonly #trash: Trash;
+  readonly #runTrash: Trash;
   readonly networks: Networking;
 
   private constructor(readonly opts: EngineOptions) {
@@ -131,6 +135,8 @@ export class Engine implements EngineApi {
     }
     this.db = openDatabase(`${opts.root}/polis.db`);
     this.images = new ImageStore({ root: opts.root, db: this.db, overlay: opts.overlay });
+    this.#trash = new Trash(`${opts.root}/trash`);
+    this.#runTrash = new Trash(`${opts.runDir}/trash`);
     this.records = new ContainerRecords(this.db);
     this.networks = new Networking(this.db, { ...opts.network, root: opts.root });
     this.networks.containerName = (id) => this.records.get(id)?.name;
@@ -177,7 +183,7 @@ export class Engine implements EngineApi {
     for (const l of this.#live.values()) l.writer.close();
     this.networks.close();
     this.db.close();
-    await Promise.resolve();
+    await Promise.all([this.#trash.drain(), this.#runTrash.drain()]);
   }
 
   // ---- containers --------------------------------------------------------
@@ -497,10 +503,15 @@ export class Engine implements EngineApi {
   async #removeFiles(rec: ContainerRecord): Promise<void> {
     await this.#runtimeDelete(rec.id);
     this.#unmountRootfs(rec.id);
-    this.images.removeRootfs(rec.id);
+    const rootfs = `${this.#containerDir(rec.id)}/rootfs`;
+    if (existsSync(rootfs) && isMountPoint(rootfs)) {
+      throw PolisError.precondition(`rootfs of container ${rec.id} is still mounted at ${rootfs}`);
+    }
     this.networks.release(rec.id);
-    removeIfExistsSync(this.#containerDir(rec.id), true);
-    removeIfExistsSync(`${this.opts.runDir}/fifos/${rec.id}`, true);
+    // The container's dir holds its overlay upper/work dirs (the image store's), bundle,
+    // generated /etc files and logs: all of it goes, in the background.
+    this.#trash.discard(this.#containerDir(rec.id));
+    this.#runTrash.discard(`${this.opts.runDir}/fifos/${rec.id}`);
   }
 
   listContainers(opts: ContainerListOptions = {}): ContainerSummary[] {
