@@ -11,31 +11,48 @@ export { isRoot, TestDaemon };
 
 export const SKIP_REASON = "integration tests need root (CI runs as root)";
 
-/** Registers a Deno test whose steps share one daemon with busybox:latest loaded. */
+/** The daemon's network settings and extra flags (TestDaemon's third argument). */
+export type DaemonOptions = TestDaemon["net"];
+
+/**
+ * Runs `fn` against a started daemon (named after the test) with busybox:latest loaded; prints
+ * the daemon's log when `fn` fails and removes everything the daemon made in any case.
+ */
+export async function withTestDaemon(
+  name: string,
+  options: DaemonOptions,
+  fn: (d: TestDaemon) => Promise<void>,
+): Promise<void> {
+  const prefix = name.toLowerCase().replace(/[^a-z0-9]+/g, "-").slice(0, 20);
+  const d = new TestDaemon(prefix, undefined, options);
+  try {
+    await d.start();
+    const imgs = await busyboxImages();
+    await d.ok(["load", "-i", imgs.dockerArchive]);
+    await fn(d);
+  } catch (e) {
+    console.error(`daemon log for "${name}":\n${d.daemonLog().slice(-4000)}`);
+    throw e;
+  } finally {
+    await d.cleanup();
+  }
+}
+
+/**
+ * Registers a Deno test whose steps share one daemon with busybox:latest loaded; `options`
+ * start that daemon with other network settings or flags.
+ */
 export function daemonTest(
   name: string,
   fn: (d: TestDaemon, t: Deno.TestContext) => Promise<void>,
+  options: DaemonOptions = {},
 ): void {
   Deno.test({
     name,
     ignore: !isRoot,
     sanitizeOps: false,
     sanitizeResources: false,
-    fn: async (t) => {
-      const prefix = name.toLowerCase().replace(/[^a-z0-9]+/g, "-").slice(0, 20);
-      const d = new TestDaemon(prefix);
-      try {
-        await d.start();
-        const imgs = await busyboxImages();
-        await d.ok(["load", "-i", imgs.dockerArchive]);
-        await fn(d, t);
-      } catch (e) {
-        console.error(`daemon log for "${name}":\n${d.daemonLog().slice(-4000)}`);
-        throw e;
-      } finally {
-        await d.cleanup();
-      }
-    },
+    fn: (t) => withTestDaemon(name, options, (d) => fn(d, t)),
   });
 }
 
