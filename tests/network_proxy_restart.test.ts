@@ -6,11 +6,11 @@
  */
 
 import { deepStrictEqual as assertEquals, ok } from "node:assert/strict";
-import { Rtnl } from "../ffi/mod.ts";
 import { daemonTest } from "./helpers/fixture.ts";
 import type { TestDaemon } from "./helpers/daemon.ts";
+import { fetchText, freePort, runWebServer, TestNetworks, uniqueTag } from "./helpers/network.ts";
 
-const tag = crypto.randomUUID().slice(0, 6);
+const tag = uniqueTag();
 
 /** Starts the daemon with the proxy port driver (the env is read once, at spawn). */
 async function startWithProxy(d: TestDaemon): Promise<void> {
@@ -26,28 +26,9 @@ async function startWithProxy(d: TestDaemon): Promise<void> {
   await started;
 }
 
-/** A host port nothing listens on now. */
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
-
-/** The body of GET /hostname through 127.0.0.1:port, or the error's name. */
+/** The body of GET /hostname through 127.0.0.1:port, trimmed (fails when none comes). */
 async function fetchHostname(port: number): Promise<string> {
-  for (let i = 0; i < 20; i++) {
-    try {
-      const ctl = AbortSignal.timeout(3000);
-      const r = await fetch(`http://127.0.0.1:${port}/hostname`, { signal: ctl });
-      return (await r.text()).trim();
-    } catch (e) {
-      // httpd may still be starting inside the container
-      if (i === 19) return (e as Error).name;
-      await new Promise((r) => setTimeout(r, 150));
-    }
-  }
-  return "unreachable";
+  return (await fetchText(`http://127.0.0.1:${port}/hostname`)).trim();
 }
 
 function refused(port: number): Promise<boolean> {
@@ -64,56 +45,35 @@ daemonTest("proxied published ports listen again after the daemon restarts", asy
   const net = `pzt-pr-${tag}`;
   const name = `prw-${tag}`;
   const port = freePort();
-  let bridge = "";
-  try {
-    await d.stop();
+  await d.stop();
+  await startWithProxy(d);
+  await using nets = new TestNetworks(d);
+  nets.removeLater(name);
+  await nets.create(net);
+  await runWebServer(d, {
+    name,
+    hostname: "proxied",
+    network: net,
+    publish: [`127.0.0.1:${port}:80`],
+  });
+  assertEquals(await fetchHostname(port), "proxied");
+
+  await t.step("after kill -9 and a restart the port answers again", async () => {
+    await d.stop("SIGKILL");
+    ok(await refused(port), "the port died with the daemon");
     await startWithProxy(d);
-    bridge = `pbr-${(await d.ok(["network", "create", net])).trim().slice(0, 11)}`;
-    await d.ok([
-      "run",
-      "-d",
-      "--name",
-      name,
-      "--hostname",
-      "proxied",
-      "--network",
-      net,
-      "-p",
-      `127.0.0.1:${port}:80`,
-      "busybox",
-      "httpd",
-      "-f",
-      "-p",
-      "80",
-      "-h",
-      "/etc",
-    ]);
     assertEquals(await fetchHostname(port), "proxied");
+  });
 
-    await t.step("after kill -9 and a restart the port answers again", async () => {
-      await d.stop("SIGKILL");
-      ok(await refused(port), "the port died with the daemon");
-      await startWithProxy(d);
-      assertEquals(await fetchHostname(port), "proxied");
-    });
+  await t.step("after a graceful stop and a restart the port answers again", async () => {
+    await d.stop("SIGTERM");
+    ok(await refused(port), "the port closed with the daemon");
+    await startWithProxy(d);
+    assertEquals(await fetchHostname(port), "proxied");
+  });
 
-    await t.step("after a graceful stop and a restart the port answers again", async () => {
-      await d.stop("SIGTERM");
-      ok(await refused(port), "the port closed with the daemon");
-      await startWithProxy(d);
-      assertEquals(await fetchHostname(port), "proxied");
-    });
-
-    await t.step("stopping the adopted container closes the port", async () => {
-      await d.ok(["stop", "-t", "1", name]);
-      ok(await refused(port), "nothing listens after stop");
-    });
-  } finally {
-    await d.cli(["rm", "-f", name]).catch(() => {});
-    await d.cli(["network", "rm", net]).catch(() => {});
-    if (bridge) {
-      using nl = new Rtnl();
-      nl.deleteLinkIfExists(bridge);
-    }
-  }
+  await t.step("stopping the adopted container closes the port", async () => {
+    await d.ok(["stop", "-t", "1", name]);
+    ok(await refused(port), "nothing listens after stop");
+  });
 });
