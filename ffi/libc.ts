@@ -1,8 +1,8 @@
 /**
  * libc through `Deno.dlopen`, one symbol at a time on first use. No symbol is
- * `nonblocking`: those run on a pool thread whose namespaces, root and
- * credentials are not the caller's (DESIGN.md), and errno must be read on the
- * thread that made the call.
+ * `nonblocking` but `sendto_nonblocking`: those run on a pool thread whose namespaces, root
+ * and credentials are not the caller's (DESIGN.md), and errno must be read on the thread
+ * that made the call.
  * @module
  */
 
@@ -58,6 +58,17 @@ const SYMBOLS = {
   recvfrom: {
     parameters: ["i32", "buffer", "usize", "i32", "buffer", "buffer"],
     result: "isize",
+  },
+  // The one exception: a netlink request whose kernel work is slow (deleting a link waits for
+  // an RCU grace period, 10-20 ms) is sent from a pool thread, so the event loop goes on.
+  // Safe there: a netlink socket acts in the namespace it was opened in and is checked against
+  // its opener's credentials, whatever thread sends. errno is not read after it: the kernel's
+  // answer comes in the ack, read on the calling thread.
+  sendto_nonblocking: {
+    name: "sendto",
+    parameters: ["i32", "buffer", "usize", "i32", "buffer", "u32"],
+    result: "isize",
+    nonblocking: true,
   },
   // posix_spawn (ffi/spawn.ts): these return an error number instead of setting errno.
   posix_spawn: {

@@ -129,9 +129,12 @@ function splitPrefix(
 
 export class Rtnl {
   readonly sock: NetlinkSocket;
+  /** Opened here (in the calling thread's namespace), not handed a socket of another one. */
+  readonly #own: boolean;
 
   /** Uses `sock`, or opens a socket in the calling thread's network namespace. */
   constructor(sock?: NetlinkSocket) {
+    this.#own = sock === undefined;
     this.sock = sock ?? new NetlinkSocket();
   }
 
@@ -214,6 +217,28 @@ export class Rtnl {
     if (typeof link === "number") b.ifinfomsg({ index: link });
     else b.ifinfomsg({}).attrString(IFLA_IFNAME, link);
     this.sock.request(b, `delete link ${JSON.stringify(link)}`);
+  }
+
+  /**
+   * `deleteLinkIfExists` without blocking the event loop for the kernel's 10-20 ms (an RCU
+   * grace period): on a socket of its own, opened in this thread's namespace, so only for an
+   * Rtnl of that namespace.
+   */
+  async deleteLinkIfExistsAsync(link: string | number): Promise<boolean> {
+    if (!this.#own) throw new Error("deleteLinkIfExistsAsync needs an Rtnl of this namespace");
+    const b = new MessageBuilder(RTM_DELLINK, 0);
+    if (typeof link === "number") b.ifinfomsg({ index: link });
+    else b.ifinfomsg({}).attrString(IFLA_IFNAME, link);
+    const sock = new NetlinkSocket();
+    try {
+      await sock.requestAsync(b, `delete link ${JSON.stringify(link)}`);
+      return true;
+    } catch (e) {
+      if (isNetlinkErrno(e, "ENODEV")) return false;
+      throw e;
+    } finally {
+      sock.close();
+    }
   }
 
   /** Deletes the link if it exists; true if it did. */

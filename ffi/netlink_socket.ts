@@ -36,6 +36,7 @@ const NETLINK_EXT_ACK = 11;
 const MSG_TRUNC = 0x20;
 const EINTR = 4;
 const EAGAIN = 11;
+const EIO = 5;
 
 /** Large enough for any dump part the kernel sends (it sizes them to at most 32 KiB). */
 const RECV_BUFFER = 64 * 1024;
@@ -126,7 +127,10 @@ export class NetlinkSocket {
     this.close();
   }
 
-  #send(msg: MessageBuilder, flags: number, what: string): number {
+  #encode(
+    msg: MessageBuilder,
+    flags: number,
+  ): { seq: number; bytes: Uint8Array; kernel: Uint8Array } {
     if (this.#fd < 0) throw new Error("netlink socket is closed");
     const seq = ++this.#seq & 0x7fffffff;
     const bytes = msg.finish(seq);
@@ -134,6 +138,11 @@ export class NetlinkSocket {
     new DataView(bytes.buffer).setUint16(6, msg.flags | flags, true);
     const kernel = new Uint8Array(12);
     new DataView(kernel.buffer).setUint16(0, AF_NETLINK, true);
+    return { seq, bytes, kernel };
+  }
+
+  #send(msg: MessageBuilder, flags: number, what: string): number {
+    const { seq, bytes, kernel } = this.#encode(msg, flags);
     for (;;) {
       const n = Number(libc().sendto(this.#fd, bytes, BigInt(bytes.length), 0, kernel, 12));
       if (n >= 0) break;
@@ -172,9 +181,27 @@ export class NetlinkSocket {
     this.requestWithReply(msg, what);
   }
 
+  /**
+   * `request` with the kernel's work done while the event loop goes on: the send (where the
+   * kernel handles a netlink request) runs on a pool thread; the ack is then read here. One
+   * at a time per socket (an ack for another request would be skipped).
+   */
+  async requestAsync(msg: MessageBuilder, what: string): Promise<void> {
+    const { seq, bytes, kernel } = this.#encode(msg, NLM_F_REQUEST | NLM_F_ACK);
+    const n = Number(
+      await libc().sendto_nonblocking(this.#fd, bytes, BigInt(bytes.length), 0, kernel, 12),
+    );
+    // errno belongs to the pool thread: only the failure itself is known here.
+    if (n < 0) throw new NetlinkError(msg.type, EIO, `${what} (send failed)`);
+    this.#awaitAck(msg, seq, what);
+  }
+
   /** Like `request`, returning what the kernel sent before its ack (for RTM_GET* by name). */
   requestWithReply(msg: MessageBuilder, what: string): NlMessage[] {
-    const seq = this.#send(msg, NLM_F_REQUEST | NLM_F_ACK, what);
+    return this.#awaitAck(msg, this.#send(msg, NLM_F_REQUEST | NLM_F_ACK, what), what);
+  }
+
+  #awaitAck(msg: MessageBuilder, seq: number, what: string): NlMessage[] {
     const out: NlMessage[] = [];
     for (;;) {
       for (const m of this.#recv(msg.type, what)) {

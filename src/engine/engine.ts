@@ -410,7 +410,7 @@ export class Engine implements EngineApi {
         logger.warn("unmount rootfs", { id, error: String(e) });
       }
       live.fifos.forEach((f) => removeIfExistsSync(f));
-      this.networks.teardown(rec);
+      await this.networks.teardown(rec);
     });
     if (rec.config.spec.autoRemove) {
       await this.removeContainer(id, { force: true }).catch((e) =>
@@ -924,7 +924,7 @@ export class Engine implements EngineApi {
       if (rec.state.status !== "running") {
         // A start interrupted by a crash may have left a runtime state, a mount or a veth.
         await this.#runtimeDelete(rec.id).catch(() => {});
-        this.networks.teardown(rec);
+        await this.networks.teardown(rec);
         this.#unmountRootfs(rec.id);
         continue;
       }

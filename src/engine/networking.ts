@@ -919,15 +919,25 @@ export class Networking implements NetworkApi {
     await this.proxy.add(ports, ep.address);
   }
 
-  /** At exit (and after a failed start): unpublish ports, remove the container's veths. */
-  teardown(c: NetContainer): void {
+  /**
+   * At exit (and after a failed start): unpublish ports, remove the container's veths. The
+   * deletions run while the event loop serves other requests (each waits 10-20 ms in the
+   * kernel).
+   */
+  async teardown(c: NetContainer): Promise<void> {
     const eps = this.store.endpointsOfContainer(c.id);
     try {
       if (eps[0]) this.#unpublish(publishedPorts(c), eps[0].address);
     } catch (e) {
       logger.warn("unpublish ports", { id: c.id, error: String(e) });
     }
-    for (const ep of eps) this.#detachQuiet(ep);
+    await Promise.all(eps.map(async (ep) => {
+      try {
+        await this.driver.detachAsync(ep);
+      } catch (e) {
+        logger.warn("remove veth", { id: ep.containerId, veth: ep.hostVeth, error: String(e) });
+      }
+    }));
   }
 
   #unpublish(ports: PortMapping[], address: string): void {

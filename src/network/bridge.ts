@@ -232,6 +232,11 @@ export class BridgeDriver {
     this.host.deleteLinkIfExists(ep.hostVeth);
   }
 
+  /** `detach` without blocking the event loop while the kernel deletes. */
+  async detachAsync(ep: Endpoint): Promise<void> {
+    await this.host.deleteLinkIfExistsAsync(ep.hostVeth);
+  }
+
   /** The container's traffic counters, seen from the container (host side inverted). */
   counters(ep: Endpoint): LinkCounters | undefined {
     const link = this.host.findLink(ep.hostVeth);
