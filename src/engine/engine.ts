@@ -298,7 +298,9 @@ export class Engine implements EngineApi {
         annotations: { "org.polis.container.name": rec.name },
         extraMounts: this.networks.prepareFiles(rec, cdir),
       });
-      writeFileAtomicSync(`${bundle}/config.json`, JSON.stringify(ociSpec, null, 2));
+      writeFileAtomicSync(`${bundle}/config.json`, JSON.stringify(ociSpec, null, 2), 0o644, {
+        durable: false,
+      });
 
       const fifos = this.#makeFifos(id);
       undo.push(() => fifos.forEach((f) => removeIfExistsSync(f)));

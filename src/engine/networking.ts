@@ -774,7 +774,7 @@ export class Networking implements NetworkApi {
     const mounts: ExtraMount[] = [];
     for (const [name, text] of Object.entries(this.#files(c))) {
       const path = `${dir}/${name}`;
-      writeFileAtomicSync(path, text, 0o644);
+      writeFileAtomicSync(path, text, 0o644, { durable: false });
       mounts.push({
         destination: `/etc/${name}`,
         type: "bind",

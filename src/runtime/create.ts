@@ -126,7 +126,9 @@ export async function createContainer(
       earlyJoinFiles: join.byPid,
       mounts: cgroupMountPlans(procsFiles, readCgroupLayout()),
     };
-    writeFileAtomicSync(`${stateDir}/${PLAN_FILE}`, JSON.stringify(plan), 0o600);
+    writeFileAtomicSync(`${stateDir}/${PLAN_FILE}`, JSON.stringify(plan), 0o600, {
+      durable: false,
+    });
 
     released = true;
     const result = await pending.go();

@@ -135,7 +135,10 @@ export function readStored(cfg: RuntimeConfig, id: string): StoredState {
 }
 
 export function writeStored(cfg: RuntimeConfig, st: StoredState): void {
-  writeFileAtomicSync(`${stateDirOf(cfg, st.id)}/${STATE_FILE}`, JSON.stringify(st), 0o600);
+  // Meaningless after a power cut (the container is gone): atomic, not durable.
+  writeFileAtomicSync(`${stateDirOf(cfg, st.id)}/${STATE_FILE}`, JSON.stringify(st), 0o600, {
+    durable: false,
+  });
 }
 
 /** A container's stored and derived state together. */
