@@ -3,6 +3,7 @@ import {
   binarySize,
   displayNames,
   ellipsis,
+  formatListing,
   formatTable,
   humanDuration,
   labelsText,
@@ -72,6 +73,21 @@ Deno.test("formatTable pads every column but the last by three spaces past the w
       "0123456789abcd   db\n",
   );
   assertEquals(formatTable(["A", "B"], []), "A   B\n");
+});
+
+Deno.test("formatListing prints ids once (-q), json lines, template lines or a table", () => {
+  const rows = [{ ID: "a1", Name: "web" }, { ID: "b2", Name: "db" }, { ID: "a1", Name: "web2" }];
+  const o = { headers: ["ID", "NAME"], cells: (r: { ID: string; Name: string }) => [r.ID, r.Name] };
+  assertEquals(formatListing(rows, { ...o, quiet: true, format: "json" }), "a1\nb2\n");
+  assertEquals(
+    formatListing(rows.slice(0, 1), { ...o, format: "json" }),
+    '{"ID":"a1","Name":"web"}\n',
+  );
+  assertEquals(formatListing(rows, { ...o, format: "{{.Name}}" }), "web\ndb\nweb2\n");
+  const table = "ID   NAME\na1   web\nb2   db\na1   web2\n";
+  assertEquals(formatListing(rows, o), table);
+  assertEquals(formatListing(rows, { ...o, format: "table" }), table);
+  assertEquals(formatListing([], o), "ID   NAME\n");
 });
 
 Deno.test("binarySize shows four significant digits in binary units", () => {

@@ -139,3 +139,24 @@ export function renderTemplate(template: string, value: unknown): string {
     return typeof v === "object" ? JSON.stringify(v) : String(v);
   });
 }
+
+/** What an `ls`-style command prints its rows as (its `-q` and `--format` flags). */
+export interface ListingOptions<R> {
+  /** Only the IDs, each once. */
+  quiet?: boolean;
+  /** `table` (or none), `json` (an object a line) or a template rendered a row a line. */
+  format?: string;
+  headers: string[];
+  /** A row's table cells, in the order of `headers`. */
+  cells: (row: R) => string[];
+}
+
+/** The text an `ls`-style command writes for `rows`, as docker's `-q` and `--format` shape it. */
+export function formatListing<R extends { ID: string }>(rows: R[], o: ListingOptions<R>): string {
+  const lines = (f: (r: R) => string) => rows.map((r) => f(r) + "\n").join("");
+  const { format } = o;
+  if (o.quiet) return [...new Set(rows.map((r) => r.ID))].map((id) => id + "\n").join("");
+  if (format === "json") return lines((r) => JSON.stringify(r));
+  if (format && format !== "table") return lines((r) => renderTemplate(format, r));
+  return formatTable(o.headers, rows.map(o.cells));
+}

@@ -10,7 +10,7 @@
 import type { FirewallRuleSpec, FirewallRuleView } from "../../engine/types.ts";
 import { type Command, type CommandContext, EXIT_OK } from "../command.ts";
 import { type FlagSpec, type ParsedArgs, UsageError } from "../flags.ts";
-import { formatTable, renderTemplate, shortId } from "../format.ts";
+import { formatListing, shortId } from "../format.ts";
 import { withVerbs } from "../subcommands.ts";
 
 export const RULE_FLAGS: FlagSpec[] = [
@@ -167,38 +167,31 @@ function row(r: FirewallRuleView, network?: string): Row {
 }
 
 async function printRules(ctx: CommandContext, args: ParsedArgs, rows: Row[]): Promise<void> {
-  const format = args.string("format");
-  let text: string;
-  if (args.bool("quiet")) text = rows.map((r) => r.ID + "\n").join("");
-  else if (format === "json") text = rows.map((r) => JSON.stringify(r) + "\n").join("");
-  else if (format && format !== "table") {
-    text = rows.map((r) => renderTemplate(format, r) + "\n").join("");
-  } else {
-    const withNet = rows.some((r) => r.Network !== undefined);
-    text = formatTable(
-      [
-        "RULE ID",
-        ...(withNet ? ["NETWORK"] : []),
-        "CONTAINER",
-        "DIRECTION",
-        "ACTION",
-        "PROTOCOL",
-        "PORT",
-        "CIDR",
-      ],
-      rows.map((r) => [
-        r.ID,
-        ...(withNet ? [r.Network ?? ""] : []),
-        r.Container || "-",
-        r.Direction,
-        r.Action,
-        r.Protocol,
-        r.Port || "any",
-        r.CIDR || "any",
-      ]),
-    );
-  }
-  await ctx.io.stdout.write(text);
+  const withNet = rows.some((r) => r.Network !== undefined);
+  await ctx.io.stdout.write(formatListing(rows, {
+    quiet: args.bool("quiet"),
+    format: args.string("format"),
+    headers: [
+      "RULE ID",
+      ...(withNet ? ["NETWORK"] : []),
+      "CONTAINER",
+      "DIRECTION",
+      "ACTION",
+      "PROTOCOL",
+      "PORT",
+      "CIDR",
+    ],
+    cells: (r) => [
+      r.ID,
+      ...(withNet ? [r.Network ?? ""] : []),
+      r.Container || "-",
+      r.Direction,
+      r.Action,
+      r.Protocol,
+      r.Port || "any",
+      r.CIDR || "any",
+    ],
+  }));
 }
 
 /** The one rule whose id starts with `ref` (ids are long; a unique prefix is enough). */

@@ -7,7 +7,7 @@ import { formatBytes } from "../../core/mod.ts";
 import type { ImageSummary } from "../../engine/types.ts";
 import { type Command, EXIT_OK, forEachTarget } from "../command.ts";
 import { UsageError } from "../flags.ts";
-import { formatTable, renderTemplate, shortId, splitRepoTag, timeAgo } from "../format.ts";
+import { formatListing, shortId, splitRepoTag, timeAgo } from "../format.ts";
 
 /** One row per tag (an untagged image gets one `<none>` row), with docker's field names. */
 export function imageRows(images: ImageSummary[], nowMs: number, noTrunc: boolean) {
@@ -46,21 +46,12 @@ export const imagesCommand: Command = {
   },
   async run(ctx, args) {
     const rows = imageRows(await ctx.client().listImages(), ctx.io.now(), args.bool("no-trunc"));
-    const format = args.string("format");
-    let text: string;
-    if (args.bool("quiet")) {
-      text = [...new Set(rows.map((r) => r.ID))].map((id) => id + "\n").join("");
-    } else if (format === "json") {
-      text = rows.map((r) => JSON.stringify(r) + "\n").join("");
-    } else if (format && format !== "table") {
-      text = rows.map((r) => renderTemplate(format, r) + "\n").join("");
-    } else {
-      text = formatTable(
-        ["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"],
-        rows.map((r) => [r.Repository, r.Tag, r.ID, r.CreatedSince, r.Size]),
-      );
-    }
-    await ctx.io.stdout.write(text);
+    await ctx.io.stdout.write(formatListing(rows, {
+      quiet: args.bool("quiet"),
+      format: args.string("format"),
+      headers: ["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"],
+      cells: (r) => [r.Repository, r.Tag, r.ID, r.CreatedSince, r.Size],
+    }));
     return EXIT_OK;
   },
 };

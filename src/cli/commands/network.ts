@@ -6,7 +6,7 @@
 
 import { type Command, EXIT_OK, forEachTarget } from "../command.ts";
 import { UsageError } from "../flags.ts";
-import { formatTable, renderTemplate, shortId } from "../format.ts";
+import { formatListing, shortId } from "../format.ts";
 import { printInspected } from "./inspect.ts";
 
 export const networkCreateCommand: Command = {
@@ -98,19 +98,12 @@ export const networkLsCommand: Command = {
       Gateway: n.IPAM.Config[0]?.Gateway ?? "",
       Internal: String(n.Internal),
     }));
-    const format = args.string("format");
-    let text: string;
-    if (args.bool("quiet")) text = rows.map((r) => r.ID + "\n").join("");
-    else if (format === "json") text = rows.map((r) => JSON.stringify(r) + "\n").join("");
-    else if (format && format !== "table") {
-      text = rows.map((r) => renderTemplate(format, r) + "\n").join("");
-    } else {
-      text = formatTable(
-        ["NETWORK ID", "NAME", "DRIVER", "SCOPE", "SUBNET"],
-        rows.map((r) => [r.ID, r.Name, r.Driver, r.Scope, r.Subnet]),
-      );
-    }
-    await ctx.io.stdout.write(text);
+    await ctx.io.stdout.write(formatListing(rows, {
+      quiet: args.bool("quiet"),
+      format: args.string("format"),
+      headers: ["NETWORK ID", "NAME", "DRIVER", "SCOPE", "SUBNET"],
+      cells: (r) => [r.ID, r.Name, r.Driver, r.Scope, r.Subnet],
+    }));
     return EXIT_OK;
   },
 };

@@ -7,15 +7,7 @@
 import type { ContainerSummary } from "../../engine/types.ts";
 import { type Command, EXIT_OK } from "../command.ts";
 import { UsageError } from "../flags.ts";
-import {
-  displayNames,
-  ellipsis,
-  formatTable,
-  labelsText,
-  renderTemplate,
-  shortId,
-  timeAgo,
-} from "../format.ts";
+import { displayNames, ellipsis, formatListing, labelsText, shortId, timeAgo } from "../format.ts";
 
 /** `-f key=value` flags as docker's filter map: repeated keys collect their values. */
 export function parseFilters(flags: string[]): Record<string, string[]> {
@@ -77,19 +69,12 @@ export const psCommand: Command = {
     const noTrunc = args.bool("no-trunc");
     const now = ctx.io.now();
     const rows = list.map((c) => psRow(c, now, noTrunc));
-    const format = args.string("format");
-    if (args.bool("quiet")) {
-      await ctx.io.stdout.write(rows.map((r) => r.ID + "\n").join(""));
-    } else if (format === "json") {
-      await ctx.io.stdout.write(rows.map((r) => JSON.stringify(r) + "\n").join(""));
-    } else if (format && format !== "table") {
-      await ctx.io.stdout.write(rows.map((r) => renderTemplate(format, r) + "\n").join(""));
-    } else {
-      await ctx.io.stdout.write(formatTable(
-        ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "NAMES"],
-        rows.map((r) => [r.ID, r.Image, r.Command, r.RunningFor, r.Status, r.Names]),
-      ));
-    }
+    await ctx.io.stdout.write(formatListing(rows, {
+      quiet: args.bool("quiet"),
+      format: args.string("format"),
+      headers: ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "NAMES"],
+      cells: (r) => [r.ID, r.Image, r.Command, r.RunningFor, r.Status, r.Names],
+    }));
     return EXIT_OK;
   },
 };
