@@ -194,8 +194,11 @@ async function printRules(ctx: CommandContext, args: ParsedArgs, rows: Row[]): P
   }));
 }
 
+/** A rule with the network it belongs to. */
+type PlacedRule = FirewallRuleView & { network: string };
+
 /** The one rule whose id starts with `ref` (ids are long; a unique prefix is enough). */
-function pickRule(rules: FirewallRuleView[], ref: string, where: string): FirewallRuleView {
+function pickRule(rules: PlacedRule[], ref: string, where: string): PlacedRule {
   const exact = rules.find((r) => r.Id === ref);
   if (exact) return exact;
   const found = rules.filter((r) => r.Id.startsWith(ref));
@@ -204,79 +207,129 @@ function pickRule(rules: FirewallRuleView[], ref: string, where: string): Firewa
   throw new Error(`${where} has no firewall rule ${ref}`);
 }
 
+/** How the network and the container verbs differ: what they act on and how they find rules. */
+interface Scope {
+  /** The operand in usage lines: NETWORK or CONTAINER. */
+  operand: string;
+  /** "network" or "container", for messages. */
+  noun: string;
+  /** The flag that narrows `add` (--container on a network, --network for a container). */
+  addFlag: FlagSpec;
+  /** Where `add` puts the rule, from the operand and `addFlag`'s value. */
+  target(
+    ctx: CommandContext,
+    ref: string,
+    flag: string | undefined,
+  ): Promise<{ network: string; container?: string }>;
+  /** The rules this operand has, in evaluation order. */
+  rules(ctx: CommandContext, ref: string): Promise<PlacedRule[]>;
+  /** Whether `ls` shows each rule's network. */
+  showNetwork: boolean;
+}
+
+function addVerb(scope: Scope, summary: string): Command {
+  return {
+    name: "add",
+    spec: {
+      usage: `[OPTIONS] ${scope.operand}`,
+      summary,
+      args: { min: 1, max: 1 },
+      flags: [...RULE_FLAGS, scope.addFlag],
+    },
+    async run(ctx, args) {
+      const rule = ruleFromFlags(args);
+      const { network, container } = await scope.target(
+        ctx,
+        args.args[0],
+        args.string(scope.addFlag.name),
+      );
+      const r = await ctx.client().addFirewallRule(network, {
+        ...rule,
+        ...(container !== undefined ? { container } : {}),
+      });
+      await ctx.io.stdout.write(r.Id + "\n");
+      return EXIT_OK;
+    },
+  };
+}
+
+function lsVerb(scope: Scope, summary: string): Command {
+  return {
+    name: "ls",
+    spec: {
+      usage: `[OPTIONS] ${scope.operand}`,
+      summary,
+      args: { min: 1, max: 1 },
+      flags: LS_FLAGS,
+    },
+    async run(ctx, args) {
+      const rules = await scope.rules(ctx, args.args[0]);
+      await printRules(
+        ctx,
+        args,
+        rules.map((r) => row(r, scope.showNetwork ? r.network : undefined)),
+      );
+      return EXIT_OK;
+    },
+  };
+}
+
+function rmVerb(scope: Scope, summary: string): Command {
+  return {
+    name: "rm",
+    spec: { usage: `${scope.operand} RULE [RULE...]`, summary, args: { min: 2 }, flags: [] },
+    async run(ctx, args) {
+      const [ref, ...ruleRefs] = args.args;
+      const rules = await scope.rules(ctx, ref);
+      // Every reference is resolved before any rule goes, so a typo removes nothing.
+      const picked = ruleRefs.map((r) => pickRule(rules, r, `${scope.noun} ${ref}`));
+      for (const r of picked) {
+        await ctx.client().deleteFirewallRule(r.network, r.Id);
+        await ctx.io.stdout.write(r.Id + "\n");
+      }
+      return EXIT_OK;
+    },
+  };
+}
+
+function firewallCommand(
+  scope: Scope,
+  summary: string,
+  verbs: Record<"add" | "ls" | "rm", string>,
+) {
+  return withVerbs("firewall", summary, [
+    { names: ["add"], command: addVerb(scope, verbs.add) },
+    { names: ["ls", "list"], command: lsVerb(scope, verbs.ls) },
+    { names: ["rm", "remove"], command: rmVerb(scope, verbs.rm) },
+  ]);
+}
+
 // ---- network firewall ----------------------------------------------------------------------
 
-const networkAdd: Command = {
-  name: "add",
-  spec: {
-    usage: "[OPTIONS] NETWORK",
-    summary: "Add a firewall rule to a network, or to one container on it (enforced at once)",
-    args: { min: 1, max: 1 },
-    flags: [
-      ...RULE_FLAGS,
-      {
-        name: "container",
-        kind: "string",
-        arg: "CONTAINER",
-        help: "Only for this container on the network",
-      },
-    ],
+const networkScope: Scope = {
+  operand: "NETWORK",
+  noun: "network",
+  addFlag: {
+    name: "container",
+    kind: "string",
+    arg: "CONTAINER",
+    help: "Only for this container on the network",
   },
-  async run(ctx, args) {
-    const rule = ruleFromFlags(args);
-    const container = args.string("container");
-    const r = await ctx.client().addFirewallRule(args.args[0], {
-      ...rule,
-      ...(container !== undefined ? { container } : {}),
-    });
-    await ctx.io.stdout.write(r.Id + "\n");
-    return EXIT_OK;
+  target: (_ctx, network, container) => Promise.resolve({ network, container }),
+  async rules(ctx, network) {
+    return (await ctx.client().listFirewallRules(network)).map((r) => ({ ...r, network }));
   },
+  showNetwork: false,
 };
 
-const networkLs: Command = {
-  name: "ls",
-  spec: {
-    usage: "[OPTIONS] NETWORK",
-    summary: "List a network's firewall rules, in evaluation order",
-    args: { min: 1, max: 1 },
-    flags: LS_FLAGS,
-  },
-  async run(ctx, args) {
-    const rules = await ctx.client().listFirewallRules(args.args[0]);
-    await printRules(ctx, args, rules.map((r) => row(r)));
-    return EXIT_OK;
-  },
-};
-
-const networkRm: Command = {
-  name: "rm",
-  spec: {
-    usage: "NETWORK RULE [RULE...]",
-    summary: "Remove firewall rules from a network",
-    args: { min: 2 },
-    flags: [],
-  },
-  async run(ctx, args) {
-    const [network, ...refs] = args.args;
-    const rules = await ctx.client().listFirewallRules(network);
-    const ids = refs.map((ref) => pickRule(rules, ref, `network ${network}`).Id);
-    for (const id of ids) {
-      await ctx.client().deleteFirewallRule(network, id);
-      await ctx.io.stdout.write(id + "\n");
-    }
-    return EXIT_OK;
-  },
-};
-
-export const networkFirewallCommand: Command = withVerbs(
-  "firewall",
+export const networkFirewallCommand: Command = firewallCommand(
+  networkScope,
   "Manage a network's firewall rules",
-  [
-    { names: ["add"], command: networkAdd },
-    { names: ["ls", "list"], command: networkLs },
-    { names: ["rm", "remove"], command: networkRm },
-  ],
+  {
+    add: "Add a firewall rule to a network, or to one container on it (enforced at once)",
+    ls: "List a network's firewall rules, in evaluation order",
+    rm: "Remove firewall rules from a network",
+  },
 );
 
 // ---- container firewall --------------------------------------------------------------------
@@ -291,101 +344,49 @@ async function containerNetworks(
   return { id: c.Id, networks: Object.keys(nets).filter((n) => nets[n].NetworkID) };
 }
 
-const containerAdd: Command = {
-  name: "add",
-  spec: {
-    usage: "[OPTIONS] CONTAINER",
-    summary: "Add a firewall rule for a container on its network (enforced at once)",
-    args: { min: 1, max: 1 },
-    flags: [
-      ...RULE_FLAGS,
-      {
-        name: "network",
-        kind: "string",
-        arg: "NETWORK",
-        help: "The network the rule is on (needed when the container is on several)",
-      },
-    ],
+const containerScope: Scope = {
+  operand: "CONTAINER",
+  noun: "container",
+  addFlag: {
+    name: "network",
+    kind: "string",
+    arg: "NETWORK",
+    help: "The network the rule is on (needed when the container is on several)",
   },
-  async run(ctx, args) {
-    const rule = ruleFromFlags(args);
-    const ref = args.args[0];
-    let network = args.string("network");
-    if (network === undefined) {
-      const { networks } = await containerNetworks(ctx, ref);
-      if (networks.length === 0) {
-        throw new Error(
-          `container ${ref} is on no bridge network: connect it first (polis network connect)`,
-        );
-      }
-      if (networks.length > 1) {
-        throw new Error(
-          `container ${ref} is on networks ${networks.join(", ")}: choose one with --network`,
-        );
-      }
-      network = networks[0];
+  async target(ctx, ref, network) {
+    if (network !== undefined) return { network, container: ref };
+    const { networks } = await containerNetworks(ctx, ref);
+    if (networks.length === 0) {
+      throw new Error(
+        `container ${ref} is on no bridge network: connect it first (polis network connect)`,
+      );
     }
-    const r = await ctx.client().addFirewallRule(network, { ...rule, container: ref });
-    await ctx.io.stdout.write(r.Id + "\n");
-    return EXIT_OK;
-  },
-};
-
-const containerLs: Command = {
-  name: "ls",
-  spec: {
-    usage: "[OPTIONS] CONTAINER",
-    summary: "List a container's firewall rules on its networks",
-    args: { min: 1, max: 1 },
-    flags: LS_FLAGS,
-  },
-  async run(ctx, args) {
-    const { id, networks } = await containerNetworks(ctx, args.args[0]);
-    const rows: Row[] = [];
-    for (const n of networks) {
-      for (const r of await ctx.client().listFirewallRules(n)) {
-        if (r.containerId === id) rows.push(row(r, n));
-      }
+    if (networks.length > 1) {
+      throw new Error(
+        `container ${ref} is on networks ${networks.join(", ")}: choose one with --network`,
+      );
     }
-    await printRules(ctx, args, rows);
-    return EXIT_OK;
+    return { network: networks[0], container: ref };
   },
-};
-
-const containerRm: Command = {
-  name: "rm",
-  spec: {
-    usage: "CONTAINER RULE [RULE...]",
-    summary: "Remove firewall rules of a container",
-    args: { min: 2 },
-    flags: [],
-  },
-  async run(ctx, args) {
-    const [ref, ...ruleRefs] = args.args;
+  async rules(ctx, ref) {
     const { id, networks } = await containerNetworks(ctx, ref);
-    const rules: (FirewallRuleView & { network: string })[] = [];
-    for (const n of networks) {
-      for (const r of await ctx.client().listFirewallRules(n)) {
-        if (r.containerId === id) rules.push({ ...r, network: n });
+    const rules: PlacedRule[] = [];
+    for (const network of networks) {
+      for (const r of await ctx.client().listFirewallRules(network)) {
+        if (r.containerId === id) rules.push({ ...r, network });
       }
     }
-    const picked = ruleRefs.map((r) =>
-      pickRule(rules, r, `container ${ref}`) as FirewallRuleView & { network: string }
-    );
-    for (const r of picked) {
-      await ctx.client().deleteFirewallRule(r.network, r.Id);
-      await ctx.io.stdout.write(r.Id + "\n");
-    }
-    return EXIT_OK;
+    return rules;
   },
+  showNetwork: true,
 };
 
-export const containerFirewallCommand: Command = withVerbs(
-  "firewall",
+export const containerFirewallCommand: Command = firewallCommand(
+  containerScope,
   "Manage a container's firewall rules",
-  [
-    { names: ["add"], command: containerAdd },
-    { names: ["ls", "list"], command: containerLs },
-    { names: ["rm", "remove"], command: containerRm },
-  ],
+  {
+    add: "Add a firewall rule for a container on its network (enforced at once)",
+    ls: "List a container's firewall rules on its networks",
+    rm: "Remove firewall rules of a container",
+  },
 );
