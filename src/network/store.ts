@@ -427,20 +427,8 @@ export class NetworkStore {
       let addr: number | undefined;
       if (requested !== undefined) {
         const want = ipToInt(requested);
-        if (!contains(subnet, want) || want < first || want > last) {
-          throw PolisError.invalid(
-            `address ${requested} is not a usable address of network ${row.name} (${row.subnet})`,
-          );
-        }
-        if (want === gateway) {
-          throw PolisError.conflict(`address ${requested} is the gateway of network ${row.name}`);
-        }
-        if (used.has(want)) {
-          throw PolisError.conflict(
-            `address ${requested} is already in use on network ${row.name}`,
-          );
-        }
-        addr = want;
+        const usable = contains(subnet, want) && want >= first && want <= last;
+        addr = checkRequested(requested, want, { usable, gateway, used, row, subnet: row.subnet });
       } else {
         const count = last - first + 1;
         const start = row.next_addr >= first && row.next_addr <= last ? row.next_addr : first;
@@ -506,18 +494,8 @@ export class NetworkStore {
     );
     if (requested !== undefined) {
       const want = ip6ToBig(requested);
-      if (!contains6(subnet, want) || want < first || want > last) {
-        throw PolisError.invalid(
-          `address ${requested} is not a usable address of network ${row.name} (${row.subnet6})`,
-        );
-      }
-      if (want === gateway) {
-        throw PolisError.conflict(`address ${requested} is the gateway of network ${row.name}`);
-      }
-      if (used.has(want)) {
-        throw PolisError.conflict(`address ${requested} is already in use on network ${row.name}`);
-      }
-      return want;
+      const usable = contains6(subnet, want) && want >= first && want <= last;
+      return checkRequested(requested, want, { usable, gateway, used, row, subnet: row.subnet6! });
     }
     const count = last - first + 1n;
     let start = first;
@@ -635,4 +613,28 @@ function checkSubnet6(text: string, gatewayText?: string): { subnet: Subnet6; ga
     );
   }
   return { subnet, gateway };
+}
+
+/**
+ * `want`, the address a user asked for (`requested` as typed), when it may be given out: refused
+ * when it is not a usable host address of the subnet, is the gateway, or is taken. One check for
+ * IPv4 (numbers) and IPv6 (bigints).
+ */
+function checkRequested<T extends number | bigint>(
+  requested: string,
+  want: T,
+  o: { usable: boolean; gateway: T; used: Set<T>; row: NetworkRow; subnet: string },
+): T {
+  if (!o.usable) {
+    throw PolisError.invalid(
+      `address ${requested} is not a usable address of network ${o.row.name} (${o.subnet})`,
+    );
+  }
+  if (want === o.gateway) {
+    throw PolisError.conflict(`address ${requested} is the gateway of network ${o.row.name}`);
+  }
+  if (o.used.has(want)) {
+    throw PolisError.conflict(`address ${requested} is already in use on network ${o.row.name}`);
+  }
+  return want;
 }
