@@ -38,14 +38,31 @@ export function parseSubnet(text: string): Subnet {
   }
   const prefix = Number(m[2]);
   const addr = ipToInt(m[1]);
-  const base = (addr & mask(prefix)) >>> 0;
+  return checkedSubnet(text, addr, (addr & mask(prefix)) >>> 0, prefix, 30, intToIp);
+}
+
+/**
+ * The subnet `text` names, once its address has no host bits (`base`, the address masked to
+ * `prefix`, is the address itself) and it leaves room for a gateway and a host (`prefix` at
+ * most `maxPrefix`). One check for IPv4 (numbers) and IPv6 (bigints).
+ */
+function checkedSubnet<T extends number | bigint>(
+  text: string,
+  addr: T,
+  base: T,
+  prefix: number,
+  maxPrefix: number,
+  show: (a: T) => string,
+): { base: T; prefix: number } {
   if (base !== addr) {
     throw PolisError.invalid(
-      `invalid subnet "${text}": host bits are set (did you mean ${intToIp(base)}/${prefix}?)`,
+      `invalid subnet "${text}": host bits are set (did you mean ${show(base)}/${prefix}?)`,
     );
   }
-  if (prefix > 30) {
-    throw PolisError.invalid(`subnet "${text}" is too small: use a prefix of /30 or shorter`);
+  if (prefix > maxPrefix) {
+    throw PolisError.invalid(
+      `subnet "${text}" is too small: use a prefix of /${maxPrefix} or shorter`,
+    );
   }
   return { base, prefix };
 }
@@ -147,16 +164,7 @@ export function parseSubnet6(text: string): Subnet6 {
       `invalid subnet "${text}": expected an IPv6 CIDR such as fd12:3456::/64`,
     );
   }
-  const base = addr & mask6(prefix);
-  if (base !== addr) {
-    throw PolisError.invalid(
-      `invalid subnet "${text}": host bits are set (did you mean ${bigToIp6(base)}/${prefix}?)`,
-    );
-  }
-  if (prefix > 126) {
-    throw PolisError.invalid(`subnet "${text}" is too small: use a prefix of /126 or shorter`);
-  }
-  return { base, prefix };
+  return checkedSubnet(text, addr, addr & mask6(prefix), prefix, 126, bigToIp6);
 }
 
 export function subnet6Text(s: Subnet6): string {
