@@ -39,6 +39,15 @@ export async function withTestDaemon(
 }
 
 /**
+ * Registers a root-only integration test (ignored, with the reason printed once, when not
+ * root). Its daemons and containers outlive single ops, so Deno's op and resource sanitizers
+ * are off.
+ */
+export function rootTest(name: string, fn: (t: Deno.TestContext) => Promise<void>): void {
+  Deno.test({ name, ignore: !isRoot, sanitizeOps: false, sanitizeResources: false, fn });
+}
+
+/**
  * Registers a Deno test whose steps share one daemon with busybox:latest loaded; `options`
  * start that daemon with other network settings or flags.
  */
@@ -47,13 +56,7 @@ export function daemonTest(
   fn: (d: TestDaemon, t: Deno.TestContext) => Promise<void>,
   options: DaemonOptions = {},
 ): void {
-  Deno.test({
-    name,
-    ignore: !isRoot,
-    sanitizeOps: false,
-    sanitizeResources: false,
-    fn: (t) => withTestDaemon(name, options, (d) => fn(d, t)),
-  });
+  rootTest(name, (t) => withTestDaemon(name, options, (d) => fn(d, t)));
 }
 
 if (!isRoot) console.log(`skipping integration tests: ${SKIP_REASON}`);

@@ -10,8 +10,8 @@
 
 import dgram from "node:dgram";
 import { Rtnl } from "../../ffi/mod.ts";
-import { allocTestBridge, type CliResult, isRoot, type TestDaemon } from "./daemon.ts";
-import { withTestDaemon } from "./fixture.ts";
+import { allocTestBridge, type CliResult, type TestDaemon } from "./daemon.ts";
+import { rootTest, withTestDaemon } from "./fixture.ts";
 
 export { freePort } from "./registry.ts";
 
@@ -356,25 +356,19 @@ export function defaultBridgeTest(
   name: string,
   fn: (d: TestDaemon, net: DefaultBridge, t: Deno.TestContext) => Promise<void>,
 ): void {
-  Deno.test({
-    name,
-    ignore: !isRoot,
-    sanitizeOps: false,
-    sanitizeResources: false,
-    fn: async (t) => {
-      const net = allocTestBridge();
-      try {
-        await withTestDaemon(
-          name,
-          { defaultNetwork: "bridge", bridge: net.bridge, bridgeSubnet: net.subnet },
-          (d) => fn(d, net, t),
-        );
-      } finally {
-        // The default bridge belongs to the daemon's root; remove it like `network rm` would.
-        using nl = new Rtnl();
-        nl.deleteLinkIfExists(net.bridge);
-        net.release();
-      }
-    },
+  rootTest(name, async (t) => {
+    const net = allocTestBridge();
+    try {
+      await withTestDaemon(
+        name,
+        { defaultNetwork: "bridge", bridge: net.bridge, bridgeSubnet: net.subnet },
+        (d) => fn(d, net, t),
+      );
+    } finally {
+      // The default bridge belongs to the daemon's root; remove it like `network rm` would.
+      using nl = new Rtnl();
+      nl.deleteLinkIfExists(net.bridge);
+      net.release();
+    }
   });
 }
