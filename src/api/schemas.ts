@@ -59,8 +59,10 @@ const CpusInput = z.union([z.number(), z.string()])
 export const FirewallRuleBody = z.strictObject({
   direction: z.enum(["ingress", "egress"]),
   action: z.enum(["allow", "deny"]),
-  cidr: z.string().regex(/^(\d{1,3}\.){3}\d{1,3}(\/\d{1,2})?$/, "expected an IPv4 address or CIDR")
-    .optional(),
+  cidr: z.string().regex(
+    /^((\d{1,3}\.){3}\d{1,3}(\/\d{1,2})?|[0-9a-fA-F:.]*:[0-9a-fA-F:.]*(\/\d{1,3})?)$/,
+    "expected an IPv4 or IPv6 address or CIDR",
+  ).optional(),
   port: z.number().int().min(1).max(65535).optional(),
   protocol: z.enum(["tcp", "udp", "icmp", "all"]).optional(),
 }).openapi("FirewallRule");

@@ -276,17 +276,23 @@ export class Networking implements NetworkApi {
     const firewall: FirewallTarget[] = [];
     for (const n of nets) {
       const stored = this.store.firewallRules(n.id);
+      const fwNet = {
+        bridge: n.bridge,
+        subnet: n.subnet,
+        ...(n.subnet6 ? { subnet6: n.subnet6 } : {}),
+      };
       for (const ep of this.store.endpointsOf(n.id)) {
         const rules = [
           ...stored.filter((r) => r.containerId === ep.containerId).map((r) => r.rule),
           ...(this.containerSpec?.(ep.containerId)?.firewall ?? []),
         ];
         if (rules.length) {
-          firewall.push({ bridge: n.bridge, subnet: n.subnet, address: ep.address, rules });
+          const { address, address6 } = ep;
+          firewall.push({ ...fwNet, address, ...(address6 ? { address6 } : {}), rules });
         }
       }
       const own = stored.filter((r) => !r.containerId).map((r) => r.rule);
-      if (own.length) firewall.push({ bridge: n.bridge, subnet: n.subnet, rules: own });
+      if (own.length) firewall.push({ ...fwNet, rules: own });
     }
     this.nat.sync(nets, { egress: this.opts.egress ?? hostForwarding(), firewall });
   }
@@ -545,7 +551,7 @@ export class Networking implements NetworkApi {
       }
       containerId = c.id;
     }
-    this.#checkFirewall();
+    this.#checkFirewall(net);
     const stored = this.store.addFirewallRule(net.id, rule, containerId);
     try {
       this.syncRules();
@@ -557,7 +563,7 @@ export class Networking implements NetworkApi {
   }
 
   /** Refuses firewall rules the backend cannot enforce (rather than ignoring them). */
-  #checkFirewall(): void {
+  #checkFirewall(net?: NetworkRecord): void {
     if (!this.#hasNft) {
       throw PolisError.precondition(
         "firewall rules need the nft or iptables backend (neither tool is installed, or --firewall-backend proxy)",
@@ -566,6 +572,11 @@ export class Networking implements NetworkApi {
     if (this.firewallBackend === "iptables" && !bridgedTrafficFiltered()) {
       throw PolisError.precondition(
         "firewall rules with the iptables backend need br_netfilter (net.bridge.bridge-nf-call-iptables=1) to see traffic within a network",
+      );
+    }
+    if (this.firewallBackend === "iptables" && net?.subnet6 && !bridgedTrafficFiltered(6)) {
+      throw PolisError.precondition(
+        "firewall rules on a dual-stack network with the iptables backend need net.bridge.bridge-nf-call-ip6tables=1 to see IPv6 traffic within it",
       );
     }
   }
@@ -655,7 +666,7 @@ export class Networking implements NetworkApi {
     if (spec.firewall?.length && (m === "none" || m === "host" || m.startsWith("container:"))) {
       throw PolisError.invalid(`firewall rules need a bridge network, not --network ${m}`);
     }
-    if (spec.firewall?.length) this.#checkFirewall();
+    if (spec.firewall?.length) this.#checkFirewall(this.store.find(m));
     for (const h of spec.addHosts ?? []) parseAddHost(h);
     if (spec.networkAliases?.length && !this.#userNetwork(m)) {
       throw PolisError.invalid(

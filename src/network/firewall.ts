@@ -3,19 +3,24 @@
  * protocol and port, compiled to nftables rules. They are stateless packet filters, evaluated
  * in order (first match wins), in a chain of their own that runs before the isolation rules,
  * so an "allow" can never open what isolation closes. Routed traffic is filtered in the `ip`
- * family; traffic between containers on the same bridge never reaches the IP forward hook,
- * so the same rules also go into a `bridge` family table.
+ * and `ip6` families; traffic between containers on the same bridge never reaches the IP
+ * forward hook, so the same rules also go into a `bridge` family table.
+ *
+ * Families: a rule with an IPv4 CIDR filters IPv4 only, one with an IPv6 CIDR IPv6 only, and
+ * one without a CIDR both (on a dual-stack network; a container's rules match its address of
+ * each family). `icmp` means ICMPv6 for IPv6. Neighbour discovery is never filtered, as ARP
+ * is not for IPv4, so "deny icmp" means the same in both families.
  * @module
  */
 
 import { PolisError } from "../core/mod.ts";
-import { parseSubnet } from "./cidr.ts";
+import { bigToIp6, intToIp, ip6ToBig, ipToInt } from "./cidr.ts";
 
 export interface FirewallRule {
   /** ingress: traffic to the container/network; egress: traffic it sends. */
   direction: "ingress" | "egress";
   action: "allow" | "deny";
-  /** The peer's addresses (default: any). */
+  /** The peer's addresses, IPv4 or IPv6 (default: any, of both families). */
   cidr?: string;
   /** Destination port (with tcp or udp). */
   port?: number;
@@ -27,8 +32,12 @@ export interface FirewallTarget {
   bridge: string;
   /** The network's subnet (the bridge family matches by address, not by bridge). */
   subnet: string;
+  /** The network's IPv6 subnet, on a dual-stack network. */
+  subnet6?: string;
   /** The container's address on that network; absent for a network's own rules. */
   address?: string;
+  /** The container's IPv6 address on a dual-stack network. */
+  address6?: string;
   rules: FirewallRule[];
 }
 
@@ -52,18 +61,7 @@ export function validateRule(r: FirewallRule): FirewallRule {
       throw PolisError.invalid("a firewall port needs protocol tcp or udp");
     }
   }
-  let cidr: string | undefined;
-  if (r.cidr !== undefined) {
-    const [addr, len = "32"] = r.cidr.split("/");
-    const prefix = Number(len);
-    if (!/^\d+$/.test(len) || prefix > 32) {
-      throw PolisError.invalid(`invalid firewall CIDR "${r.cidr}"`);
-    }
-    // parseSubnet refuses host bits and tiny prefixes: check the address part on its own.
-    if (prefix <= 30) parseSubnet(`${addr}/${prefix}`);
-    else parseSubnet(`${addr.replace(/\.\d+$/, ".0")}/24`);
-    cidr = `${addr}/${prefix}`;
-  }
+  const cidr = r.cidr === undefined ? undefined : checkCidr(r.cidr);
   return {
     direction: r.direction,
     action: r.action,
@@ -73,32 +71,109 @@ export function validateRule(r: FirewallRule): FirewallRule {
   };
 }
 
-function l4(r: FirewallRule): string {
+/** The address family of a (validated) CIDR. */
+export function cidrFamily(cidr: string): 4 | 6 {
+  return cidr.includes(":") ? 6 : 4;
+}
+
+/**
+ * A peer CIDR of either family in canonical form ("10.1.0.3" → "10.1.0.3/32",
+ * "FD00:0::1" → "fd00::1/128"); host bits set are refused, as for subnets.
+ */
+function checkCidr(text: string): string {
+  const bad = (why: string) => PolisError.invalid(`invalid firewall CIDR "${text}": ${why}`);
+  const shape = "expected an IPv4 or IPv6 address or CIDR such as 10.1.0.0/16 or fd00::/64";
+  const m = /^([0-9a-fA-F:.]+?)(?:\/(\d{1,3}))?$/.exec(text);
+  if (!m) throw bad(shape);
+  const v6 = m[1].includes(":");
+  const bits = v6 ? 128 : 32;
+  const prefix = m[2] === undefined ? bits : Number(m[2]);
+  if (prefix > bits) throw bad(`an IPv${v6 ? 6 : 4} prefix is at most /${bits}`);
+  if (v6) {
+    let addr: bigint;
+    try {
+      addr = ip6ToBig(m[1]);
+    } catch {
+      throw bad(shape);
+    }
+    const host = BigInt(128 - prefix);
+    const base = (addr >> host) << host;
+    if (base !== addr) {
+      throw bad(`host bits are set (did you mean ${bigToIp6(base)}/${prefix}?)`);
+    }
+    return `${bigToIp6(addr)}/${prefix}`;
+  }
+  let addr: number;
+  try {
+    addr = ipToInt(m[1]);
+  } catch {
+    throw bad(shape);
+  }
+  const base = prefix === 0 ? 0 : Math.floor(addr / 2 ** (32 - prefix)) * 2 ** (32 - prefix);
+  if (base !== addr) throw bad(`host bits are set (did you mean ${intToIp(base)}/${prefix}?)`);
+  return `${intToIp(addr)}/${prefix}`;
+}
+
+function l4(r: FirewallRule, family: 4 | 6): string {
   const p = r.protocol ?? "all";
   if (r.port !== undefined) return ` ${p} dport ${r.port}`;
   if (p === "all") return "";
-  return ` meta l4proto ${p}`;
+  return ` meta l4proto ${p === "icmp" && family === 6 ? "ipv6-icmp" : p}`;
 }
 
-/** nft rule bodies for `t`, for the ip family's forward hook and the bridge family's. */
-export function compileFirewall(t: FirewallTarget): { ip: string[]; bridge: string[] } {
-  const ip: string[] = [];
-  const bridge: string[] = [];
+/**
+ * The families a rule of `t` applies to, each with what it guards in that family: the
+ * container's address or the network's subnet (none of IPv6 on a network without it).
+ */
+export function ruleFamilies(
+  t: FirewallTarget,
+  r: FirewallRule,
+): { family: 4 | 6; self?: string; subnet: string }[] {
+  const container = t.address !== undefined || t.address6 !== undefined;
+  const out: { family: 4 | 6; self?: string; subnet: string }[] = [];
+  for (const family of r.cidr ? [cidrFamily(r.cidr)] : [4, 6] as const) {
+    const subnet = family === 4 ? t.subnet : t.subnet6;
+    const self = family === 4 ? t.address : t.address6;
+    if (!subnet || (container && !self)) continue;
+    out.push({ family, subnet, ...(self ? { self } : {}) });
+  }
+  return out;
+}
+
+/**
+ * nft rule bodies for `t`: for the `ip` and `ip6` families' forward hooks and for the bridge
+ * family's (both families in one list, each rule naming its own).
+ */
+export function compileFirewall(
+  t: FirewallTarget,
+): { ip: string[]; ip6: string[]; bridge: string[] } {
+  const out = { ip: [] as string[], ip6: [] as string[], bridge: [] as string[] };
   const dev = `"${t.bridge}"`;
   for (const raw of t.rules) {
     const r = validateRule(raw);
     const verdict = r.action === "allow" ? "accept" : "drop";
     const ingress = r.direction === "ingress";
-    const peer = r.cidr ? ` ip ${ingress ? "saddr" : "daddr"} ${r.cidr}` : "";
-    const tail = `${peer}${l4(r)} ${verdict}`;
-    if (t.address) {
-      const self = `ip ${ingress ? "daddr" : "saddr"} ${t.address}`;
-      ip.push(`${self}${tail}`);
-      bridge.push(`${self}${tail}`);
-    } else {
-      ip.push(`${ingress ? "oifname" : "iifname"} ${dev}${tail}`);
-      bridge.push(`ip ${ingress ? "daddr" : "saddr"} ${t.subnet}${tail}`);
+    for (const { family, self, subnet } of ruleFamilies(t, r)) {
+      const x = family === 4 ? "ip" : "ip6";
+      const routed = family === 4 ? out.ip : out.ip6;
+      const peer = r.cidr ? ` ${x} ${ingress ? "saddr" : "daddr"} ${r.cidr}` : "";
+      const tail = `${peer}${l4(r, family)} ${verdict}`;
+      if (self) {
+        const match = `${x} ${ingress ? "daddr" : "saddr"} ${self}`;
+        routed.push(`${match}${tail}`);
+        out.bridge.push(`${match}${tail}`);
+      } else {
+        routed.push(`${ingress ? "oifname" : "iifname"} ${dev}${tail}`);
+        out.bridge.push(`${x} ${ingress ? "daddr" : "saddr"} ${subnet}${tail}`);
+      }
     }
   }
-  return { ip, bridge };
+  return out;
 }
+
+/**
+ * Neighbour discovery passes the bridge family's firewall before any rule (ARP is never
+ * filtered either): without it a rule on ICMP, or an ingress deny, would cut address
+ * resolution and with it all IPv6 to the container, not just what the rule names.
+ */
+export const NFT_ND_ACCEPT = "icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } accept";

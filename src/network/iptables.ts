@@ -32,7 +32,7 @@ import {
   TABLES,
 } from "./iptables_rules.ts";
 
-/** The IPv4 tools, and the IPv6 ones (filter table only: isolation of dual-stack networks). */
+/** The IPv4 tools, and the IPv6 ones (filter table only: isolation and firewall rules). */
 export type IptablesFamily = "iptables" | "ip6tables";
 const FAMILIES: IptablesFamily[] = ["iptables", "ip6tables"];
 
@@ -256,12 +256,13 @@ export function chooseFirewallBackend(
 
 /**
  * Whether traffic between containers of one bridge passes iptables (br_netfilter with
- * net.bridge.bridge-nf-call-iptables=1): without it the iptables backend can filter routed
- * traffic only. Polis never changes that host-wide setting.
+ * net.bridge.bridge-nf-call-iptables=1; -ip6tables for IPv6): without it the iptables backend
+ * can filter routed traffic only. Polis never changes that host-wide setting.
  */
-export function bridgedTrafficFiltered(): boolean {
+export function bridgedTrafficFiltered(family: 4 | 6 = 4): boolean {
+  const tool = family === 4 ? "iptables" : "ip6tables";
   try {
-    return Deno.readTextFileSync("/proc/sys/net/bridge/bridge-nf-call-iptables").trim() === "1";
+    return Deno.readTextFileSync(`/proc/sys/net/bridge/bridge-nf-call-${tool}`).trim() === "1";
   } catch {
     return false;
   }
@@ -275,7 +276,12 @@ export function bridgedTrafficFiltered(): boolean {
 export function clearOtherBackends(chosen: FirewallBackend, nftTable: string): void {
   if (chosen !== "iptables" && iptablesAvailable()) removeIptablesChains(iptablesPrefix(nftTable));
   if (chosen !== "nft") {
-    const tables = [`ip ${nftTable}`, `ip ${nftTable}_net`, `bridge ${nftTable}_net`];
+    const tables = [
+      `ip ${nftTable}`,
+      `ip ${nftTable}_net`,
+      `ip6 ${nftTable}_net`,
+      `bridge ${nftTable}_net`,
+    ];
     // "add" then "delete": the delete succeeds whether or not the table existed.
     const script = tables.map((t) => `add table ${t}\ndelete table ${t}\n`).join("");
     const r = nft(script);

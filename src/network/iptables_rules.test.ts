@@ -1,6 +1,7 @@
 import { deepStrictEqual as assertEquals, ok } from "node:assert/strict";
 import {
   firewallRules,
+  ip6tablesRules,
   iptablesPrefix,
   iptablesRules,
   parsePublished,
@@ -126,6 +127,57 @@ Deno.test("firewall rules: deny drops, allow returns to the isolation rules, in 
     ports: [],
   }).filter;
   assertEquals(r.rules.slice(0, 2), [`-A ${P}-FWD -j ${P}-FW`, `-A ${P}-FW -i pbr-a -j DROP`]);
+});
+
+Deno.test("dual-stack firewall rules: ip6tables gets the IPv6 ones, ND first, icmp as ICMPv6", () => {
+  const dual = {
+    bridge: "pbr-6",
+    subnet: "10.9.4.0/24",
+    subnet6: "fd00:9::/64",
+  };
+  const firewall = [
+    {
+      ...dual,
+      address: "10.9.4.2",
+      address6: "fd00:9::2",
+      rules: [
+        { direction: "egress" as const, action: "deny" as const, cidr: "fd00:9::3" },
+        { direction: "egress" as const, action: "deny" as const, cidr: "10.9.4.3" },
+        { direction: "ingress" as const, action: "deny" as const, protocol: "icmp" as const },
+      ],
+    },
+    { ...dual, rules: [{ direction: "egress" as const, action: "deny" as const, port: 80 }] },
+  ];
+  assertEquals(firewallRules("FW", firewall, 4), [
+    "-A FW -s 10.9.4.2/32 -d 10.9.4.3/32 -j DROP",
+    "-A FW -d 10.9.4.2/32 -p icmp -j DROP",
+    "-A FW -i pbr-6 -p tcp -m tcp --dport 80 -j DROP",
+  ]);
+  assertEquals(firewallRules("FW", firewall, 6), [
+    "-A FW -p ipv6-icmp -m icmp6 --icmpv6-type neighbour-solicitation -j RETURN",
+    "-A FW -p ipv6-icmp -m icmp6 --icmpv6-type neighbour-advertisement -j RETURN",
+    "-A FW -s fd00:9::2/128 -d fd00:9::3/128 -j DROP",
+    "-A FW -d fd00:9::2/128 -p ipv6-icmp -j DROP",
+    "-A FW -i pbr-6 -p tcp -m tcp --dport 80 -j DROP",
+  ]);
+  const v6 = ip6tablesRules(P, {
+    nets: [{ ...dual, internal: false }],
+    opts: { egress: true, firewall },
+    ports: [],
+  }).filter;
+  assertEquals(v6.chains, [`${P}-FWD`, `${P}-FW`]);
+  assertEquals(v6.rules[0], `-A ${P}-FWD -j ${P}-FW`);
+  assertEquals(v6.jumps, [`-A FORWARD -j ${P}-FWD`]);
+  // An IPv4-only network has no IPv6 rules at all.
+  const v4 = ip6tablesRules(P, {
+    nets: nets.slice(0, 1),
+    opts: {
+      egress: true,
+      firewall: [{ bridge: "pbr-a", subnet: "10.9.1.0/24", rules: firewall[1].rules }],
+    },
+    ports: [],
+  });
+  assertEquals(v4.filter, none);
 });
 
 Deno.test("parseSaved keeps only our chains, our rules and the built-in jumps into ours", () => {

@@ -19,7 +19,7 @@
 import { PolisError } from "../core/mod.ts";
 import type { NatNetwork, NatOptions } from "./nat.ts";
 import type { PortMapping } from "./ports.ts";
-import { type FirewallTarget, validateRule } from "./firewall.ts";
+import { type FirewallTarget, ruleFamilies, validateRule } from "./firewall.ts";
 
 /** A published port and the container address it leads to. */
 export interface Published {
@@ -143,38 +143,66 @@ function isolationRules(
 
 /**
  * IPv6 (ip6tables): where some network is dual-stack, the same isolation in the filter table,
- * for every bridge (isolation is by interface, whatever the family). No NAT66, no published
- * port over IPv6 and no firewall rules (they name IPv4 addresses), as with nftables.
+ * for every bridge (isolation is by interface, whatever the family), after the firewall rules
+ * that apply to IPv6 (`-FW`, as for IPv4). No NAT66 and no published port over IPv6, as with
+ * nftables.
  */
 export function ip6tablesRules(prefix: string, s: IptablesState): Record<Table, TableRules> {
   const none = { chains: [], rules: [], jumps: [] };
-  if (!s.nets.some((n) => n.subnet6)) return { nat: none, filter: none };
+  const FWD = `${prefix}-FWD`;
+  const FW = `${prefix}-FW`;
+  const fw = firewallRules(FW, s.opts.firewall ?? [], 6);
+  if (!s.nets.some((n) => n.subnet6) && !fw.length) return { nat: none, filter: none };
+  const chains = [FWD];
+  const rules: string[] = [];
+  if (fw.length) {
+    chains.push(FW);
+    rules.push(`-A ${FWD} -j ${FW}`, ...fw);
+  }
   const iso = isolationRules(prefix, s.nets, s.opts.egress);
-  return { nat: none, filter: { ...iso, jumps: [`-A FORWARD -j ${prefix}-FWD`] } };
+  chains.push(...iso.chains.filter((c) => c !== FWD));
+  rules.push(...iso.rules);
+  return { nat: none, filter: { chains, rules, jumps: [`-A FORWARD -j ${FWD}`] } };
 }
 
 /**
- * Firewall rules as iptables rules of chain `chain`, in order (first match wins): "deny" drops,
- * "allow" returns to the isolation rules (it never lets through what they drop). Traffic between
- * containers of one bridge reaches them only where br_netfilter passes bridged frames to
- * iptables (net.bridge.bridge-nf-call-iptables=1).
+ * Firewall rules of one family as iptables rules of chain `chain`, in order (first match
+ * wins): "deny" drops, "allow" returns to the isolation rules (it never lets through what they
+ * drop). Traffic between containers of one bridge reaches them only where br_netfilter passes
+ * bridged frames to iptables (net.bridge.bridge-nf-call-iptables=1, -ip6tables for IPv6). For
+ * IPv6, neighbour discovery returns first (ARP never reaches iptables either), and `icmp`
+ * means ICMPv6.
  */
-export function firewallRules(chain: string, targets: FirewallTarget[]): string[] {
+export function firewallRules(
+  chain: string,
+  targets: FirewallTarget[],
+  family: 4 | 6 = 4,
+): string[] {
   const out: string[] = [];
+  const host = family === 4 ? 32 : 128;
   for (const t of targets) {
     for (const raw of t.rules) {
       const r = validateRule(raw);
       const ingress = r.direction === "ingress";
-      const parts = [`-A ${chain}`];
-      if (t.address) parts.push(`${ingress ? "-d" : "-s"} ${t.address}/32`);
-      else parts.push(`${ingress ? "-o" : "-i"} ${dev(t.bridge)}`);
-      if (r.cidr) parts.push(`${ingress ? "-s" : "-d"} ${r.cidr}`);
-      const p = r.protocol ?? "all";
-      if (p !== "all") parts.push(`-p ${p}`);
-      if (r.port !== undefined) parts.push(`-m ${p} --dport ${r.port}`);
-      parts.push(`-j ${r.action === "allow" ? "RETURN" : "DROP"}`);
-      out.push(parts.join(" "));
+      for (const f of ruleFamilies(t, r).filter((f) => f.family === family)) {
+        const parts = [`-A ${chain}`];
+        if (f.self) parts.push(`${ingress ? "-d" : "-s"} ${f.self}/${host}`);
+        else parts.push(`${ingress ? "-o" : "-i"} ${dev(t.bridge)}`);
+        if (r.cidr) parts.push(`${ingress ? "-s" : "-d"} ${r.cidr}`);
+        const p = r.protocol ?? "all";
+        if (p !== "all") parts.push(`-p ${p === "icmp" && family === 6 ? "ipv6-icmp" : p}`);
+        if (r.port !== undefined) parts.push(`-m ${p} --dport ${r.port}`);
+        parts.push(`-j ${r.action === "allow" ? "RETURN" : "DROP"}`);
+        out.push(parts.join(" "));
+      }
     }
+  }
+  if (family === 6 && out.length) {
+    out.unshift(
+      ...["neighbour-solicitation", "neighbour-advertisement"].map((type) =>
+        `-A ${chain} -p ipv6-icmp -m icmp6 --icmpv6-type ${type} -j RETURN`
+      ),
+    );
   }
   return out;
 }

@@ -82,6 +82,16 @@ Deno.test({
           subnet: "10.9.2.0/24",
           address: "10.9.2.2",
           rules: [{ direction: "ingress", action: "allow", port: 22 }],
+        }, {
+          bridge: "pbr-b",
+          subnet: "10.9.2.0/24",
+          subnet6: "fd00:2::/64",
+          address: "10.9.2.3",
+          address6: "fd00:2::3",
+          rules: [
+            { direction: "egress", action: "deny", cidr: "fd00:2::4", protocol: "icmp" },
+            { direction: "egress", action: "deny" },
+          ],
         }],
       }).split("\n").filter((l) => !l.startsWith("delete")).join("\n");
       await w.write(new TextEncoder().encode(script));
@@ -115,4 +125,36 @@ Deno.test("a dual-stack network brings an ip6 table isolating every bridge, with
   );
   ok(!s.includes("add chain ip6 t postrouting"), "no NAT66");
   ok(!s.includes("fd00:9::/64"));
+});
+
+Deno.test("IPv6 firewall rules go into an ip6 firewall chain; the bridge table passes ND first", () => {
+  const s = natScript("t", nets, {
+    egress: true,
+    firewall: [{
+      bridge: "pbr-a",
+      subnet: "10.9.1.0/24",
+      subnet6: "fd00:1::/64",
+      address: "10.9.1.2",
+      address6: "fd00:1::2",
+      rules: [{ direction: "egress", action: "deny" }],
+    }],
+  }).split("\n");
+  const at = (l: string) => s.indexOf(l);
+  ok(at("add chain ip6 t firewall { type filter hook forward priority -10; policy accept; }") > 0);
+  ok(at("add rule ip6 t firewall ip6 saddr fd00:1::2 drop") > 0);
+  ok(at("add rule ip t firewall ip saddr 10.9.1.2 drop") > 0);
+  const nd = at(
+    "add rule bridge t forward icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } accept",
+  );
+  ok(nd > 0 && nd < at("add rule bridge t forward ip6 saddr fd00:1::2 drop"));
+  ok(at("add rule bridge t forward ip saddr 10.9.1.2 drop") > 0);
+  const v4 = natScript("t", nets, {
+    egress: true,
+    firewall: [{
+      bridge: "pbr-a",
+      subnet: "10.9.1.0/24",
+      rules: [{ direction: "egress", action: "deny" }],
+    }],
+  });
+  ok(!v4.includes("icmpv6") && !v4.includes("add chain ip6"), "nothing IPv6 without IPv6");
 });

@@ -14,13 +14,14 @@
  *
  * IPv6: when some network is dual-stack, a table `ip6 <table>` holds the same forward
  * isolation rules (internal networks, between bridges, no egress where not allowed). There is
- * no NAT66 and no published port over IPv6, so it has no postrouting chain.
+ * no NAT66 and no published port over IPv6, so it has no postrouting chain. Firewall rules
+ * that apply to IPv6 (see firewall.ts) go into its own `firewall` chain, as in `ip`.
  * @module
  */
 
 import { PolisError } from "../core/mod.ts";
 import { nft } from "./ports.ts";
-import { compileFirewall, type FirewallTarget } from "./firewall.ts";
+import { compileFirewall, type FirewallTarget, NFT_ND_ACCEPT } from "./firewall.ts";
 
 /** What the rules need of a network. */
 export interface NatNetwork {
@@ -60,8 +61,9 @@ export function natScript(table: string, nets: NatNetwork[], opts: NatOptions): 
     lines.push(
       `add table ${b}`,
       `add chain ${b} forward { type filter hook forward priority filter; policy accept; }`,
-      ...fw.flatMap((f) => f.bridge.map((r) => `add rule ${b} forward ${r}`)),
     );
+    if (fw.some((f) => f.ip6.length)) lines.push(`add rule ${b} forward ${NFT_ND_ACCEPT}`);
+    lines.push(...fw.flatMap((f) => f.bridge.map((r) => `add rule ${b} forward ${r}`)));
   }
   if (!nets.length) return lines.join("\n") + "\n";
   lines.push(
@@ -78,12 +80,18 @@ export function natScript(table: string, nets: NatNetwork[], opts: NatOptions): 
   }
   const rule = (chain: string, r: string) => lines.push(`add rule ${t} ${chain} ${r}`);
   isolation(nets, opts, (r) => rule("forward", r));
-  if (nets.some((n) => n.subnet6)) {
+  if (nets.some((n) => n.subnet6) || fw.some((f) => f.ip6.length)) {
     // Every bridge, v4-only ones included: isolation is by interface, whatever the family.
     lines.push(
       `add table ${t6}`,
       `add chain ${t6} forward { type filter hook forward priority filter; policy accept; }`,
     );
+    if (fw.some((f) => f.ip6.length)) {
+      lines.push(
+        `add chain ${t6} firewall { type filter hook forward priority -10; policy accept; }`,
+        ...fw.flatMap((f) => f.ip6.map((r) => `add rule ${t6} firewall ${r}`)),
+      );
+    }
     isolation(nets, opts, (r) => lines.push(`add rule ${t6} forward ${r}`));
   }
   for (const n of nets.filter((n) => !n.internal)) {

@@ -21,7 +21,12 @@ export const RULE_FLAGS: FlagSpec[] = [
     help: "ingress (traffic to it) or egress (traffic it sends); required",
   },
   { name: "action", kind: "string", arg: "ACTION", help: "allow or deny; required" },
-  { name: "cidr", kind: "string", arg: "CIDR", help: "The peer's IPv4 address or CIDR (any)" },
+  {
+    name: "cidr",
+    kind: "string",
+    arg: "CIDR",
+    help: "The peer's IPv4 or IPv6 address or CIDR (any)",
+  },
   { name: "port", kind: "string", arg: "PORT", help: "Destination port (needs tcp or udp)" },
   {
     name: "proto",
@@ -65,8 +70,11 @@ function checkRule(f: RuleFields): FirewallRuleSpec {
   const rule: FirewallRuleSpec = { direction, action };
   if (cidr !== undefined) {
     const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?:\/(\d{1,2}))?$/.exec(cidr);
-    if (!m || m.slice(1, 5).some((o) => Number(o) > 255) || Number(m[5] ?? 32) > 32) {
-      throw new RuleError("cidr", cidr, "expected an IPv4 address or CIDR");
+    // IPv6: the shape only; the daemon checks the address itself.
+    const m6 = /^[0-9a-fA-F:.]*:[0-9a-fA-F:.]*(?:\/(\d{1,3}))?$/.exec(cidr);
+    const v4ok = m && !m.slice(1, 5).some((o) => Number(o) > 255) && Number(m[5] ?? 32) <= 32;
+    if (!v4ok && !(m6 && Number(m6[1] ?? 128) <= 128)) {
+      throw new RuleError("cidr", cidr, "expected an IPv4 or IPv6 address or CIDR");
     }
     rule.cidr = cidr;
   }
