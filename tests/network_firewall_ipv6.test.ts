@@ -4,7 +4,8 @@
  * rule without a CIDR on a running container blocks its TCP to a peer's httpd over both
  * families at once and removing it restores both; a rule with an IPv6 CIDR blocks IPv6 to it
  * and leaves IPv4 alone; a network's port rule holds for both families; `run --firewall`
- * takes IPv6 CIDRs; bad IPv6 CIDRs are one-line errors; nothing of ours is left in nftables or
+ * takes IPv6 CIDRs; a denied egress holds for link-local IPv6 as well, on IPv4-only networks
+ * too; bad IPv6 CIDRs are one-line errors; nothing of ours is left in nftables or
  * ip6tables after rm and network rm. Each run uses a random ULA /64 and a test-unique IPv4
  * /24; traffic goes only to containers on the network made here.
  */
@@ -36,6 +37,40 @@ function text(cmd: string, args: string[]): { ok: boolean; out: string } {
 /** The lines of `<tool>-save` naming our chains. */
 function ours(prefix: string, tool: string): string[] {
   return text(tool, []).out.split("\n").filter((l) => l.includes(`${prefix}-`));
+}
+
+/** A busybox httpd serving /etc (so /hostname), after printing its link-local address. */
+const httpd = [
+  "--hostname",
+  "fw6srv",
+  "busybox",
+  "sh",
+  "-c",
+  "ip -6 addr show dev eth0 scope link; exec httpd -f -p 80 -h /etc",
+];
+
+/**
+ * A container on `net` reaches `server`'s httpd at its IPv6 link-local address, and one whose
+ * egress is denied (all, or TCP port 80) does not.
+ */
+async function linkLocalBlocked(d: TestDaemon, net: string, server: string): Promise<void> {
+  let ll: string | undefined;
+  for (let i = 0; i < 50 && !ll; i++) {
+    ll = /inet6 (fe80::[0-9a-f:]+)\//.exec(await d.ok(["logs", server]))?.[1];
+    if (!ll) await new Promise((r) => setTimeout(r, 100));
+  }
+  ok(ll, "the server has a link-local address");
+  // Waits out duplicate address detection of its own link-local address first.
+  const get = (tries: number) =>
+    `while ip -6 addr show dev eth0 | grep -q tentative; do sleep 0.2; done; ` +
+    `for i in $(seq ${tries}); do ` +
+    `printf "GET /hostname HTTP/1.0\\r\\n\\r\\n" | nc -w 1 ${ll}%eth0 80 | ` +
+    `grep -q fw6srv && echo reach && exit; sleep 0.5; done; echo blocked`;
+  const run = (tries: number, ...flags: string[]) =>
+    d.ok(["run", "--rm", "--network", net, ...flags, "busybox", "sh", "-c", get(tries)]);
+  assertEquals((await run(10)).trim(), "reach", "the probe itself works");
+  assertEquals((await run(1, "--firewall", "egress,deny")).trim(), "blocked");
+  assertEquals((await run(1, "--firewall", "egress,deny,proto=tcp,port=80")).trim(), "blocked");
 }
 
 /**
@@ -73,17 +108,9 @@ async function scenario(
       "-d",
       "--name",
       server,
-      "--hostname",
-      "fw6srv",
       "--network",
       net,
-      "busybox",
-      "httpd",
-      "-f",
-      "-p",
-      "80",
-      "-h",
-      "/etc",
+      ...httpd,
     ])).trim();
     const ep = JSON.parse(
       await d.ok(["inspect", "-f", "{{json .NetworkSettings.Networks}}", sid]),
@@ -140,6 +167,35 @@ async function scenario(
         await d.ok(["container", "firewall", "rm", client, id]);
         await sees("v4:reach v6:reach");
         ok(!v6Rules().includes(clientIp6), v6Rules());
+      },
+    );
+
+    await t.step("a deny egress rule blocks link-local IPv6 too", async () => {
+      await linkLocalBlocked(d, net, server);
+    });
+
+    await t.step(
+      "on an IPv4-only network too (every container has a link-local address)",
+      async () => {
+        const v4only = allocTestBridge();
+        const net4 = `pzt-f4${k}-${tag}`;
+        const server4 = `f4s${k}-${tag}`;
+        let bridge4 = "";
+        try {
+          bridge4 = `pbr-${
+            (await d.ok(["network", "create", "--subnet", v4only.subnet, net4])).trim().slice(0, 11)
+          }`;
+          await d.ok(["run", "-d", "--name", server4, "--network", net4, ...httpd]);
+          await linkLocalBlocked(d, net4, server4);
+        } finally {
+          await d.cli(["rm", "-f", server4]).catch(() => {});
+          await d.cli(["network", "rm", net4]).catch(() => {});
+          if (bridge4) {
+            using nl = new Rtnl();
+            nl.deleteLinkIfExists(bridge4);
+          }
+          v4only.release();
+        }
       },
     );
 

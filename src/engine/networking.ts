@@ -287,12 +287,16 @@ export class Networking implements NetworkApi {
           ...(this.containerSpec?.(ep.containerId)?.firewall ?? []),
         ];
         if (rules.length) {
-          const { address, address6 } = ep;
-          firewall.push({ ...fwNet, address, ...(address6 ? { address6 } : {}), rules });
+          const { address, address6, hostVeth } = ep;
+          const v6 = address6 ? { address6 } : {};
+          firewall.push({ ...fwNet, address, ...v6, ports: [hostVeth], rules });
         }
       }
       const own = stored.filter((r) => !r.containerId).map((r) => r.rule);
-      if (own.length) firewall.push({ ...fwNet, rules: own });
+      if (own.length) {
+        const ports = this.store.endpointsOf(n.id).map((ep) => ep.hostVeth);
+        firewall.push({ ...fwNet, ports, rules: own });
+      }
     }
     this.nat.sync(nets, { egress: this.opts.egress ?? hostForwarding(), firewall });
   }

@@ -5,7 +5,7 @@ Deno.test("firewall rules compile per container and per network, for ip and brid
   const cases: [
     string,
     Parameters<typeof compileFirewall>[0],
-    { ip: string[]; ip6: string[]; bridge: string[] },
+    { ip: string[]; ip6: string[]; bridge: string[]; v6: boolean },
   ][] = [
     [
       "container ingress tcp port from a CIDR",
@@ -19,6 +19,7 @@ Deno.test("firewall rules compile per container and per network, for ip and brid
         ip: ["ip daddr 10.9.0.2 ip saddr 10.9.0.0/24 tcp dport 80 drop"],
         ip6: [],
         bridge: ["ip daddr 10.9.0.2 ip saddr 10.9.0.0/24 tcp dport 80 drop"],
+        v6: false,
       },
     ],
     [
@@ -33,6 +34,7 @@ Deno.test("firewall rules compile per container and per network, for ip and brid
         ip: ["ip saddr 10.9.0.2 ip daddr 10.9.0.3/32 drop"],
         ip6: [],
         bridge: ["ip saddr 10.9.0.2 ip daddr 10.9.0.3/32 drop"],
+        v6: false,
       },
     ],
     [
@@ -52,6 +54,7 @@ Deno.test("firewall rules compile per container and per network, for ip and brid
           "ip daddr 10.9.5.0/24 meta l4proto icmp accept",
           "ip saddr 10.9.5.0/24 udp dport 53 drop",
         ],
+        v6: false,
       },
     ],
     [
@@ -80,6 +83,7 @@ Deno.test("firewall rules compile per container and per network, for ip and brid
           "ip saddr 10.9.6.2 drop",
           "ip6 saddr fd00:6::2 drop",
         ],
+        v6: true,
       },
     ],
     [
@@ -104,6 +108,7 @@ Deno.test("firewall rules compile per container and per network, for ip and brid
           "ip6 daddr fd00:7::/64 meta l4proto ipv6-icmp drop",
           "ip6 saddr fd00:7::/64 ip6 daddr fd00:99::/64 tcp dport 443 drop",
         ],
+        v6: true,
       },
     ],
     [
@@ -117,7 +122,49 @@ Deno.test("firewall rules compile per container and per network, for ip and brid
           action: "deny",
         }],
       },
-      { ip: ["ip saddr 10.9.8.2 drop"], ip6: [], bridge: ["ip saddr 10.9.8.2 drop"] },
+      { ip: ["ip saddr 10.9.8.2 drop"], ip6: [], bridge: ["ip saddr 10.9.8.2 drop"], v6: false },
+    ],
+    [
+      "with the veths known, bridged IPv6 is matched by port (link-local too), any network",
+      {
+        bridge: "pbr-g",
+        subnet: "10.9.9.0/24",
+        address: "10.9.9.2",
+        ports: ["pve-1"],
+        rules: [
+          { direction: "egress", action: "deny" },
+          { direction: "ingress", action: "deny", cidr: "fe80::/10", protocol: "icmp" },
+        ],
+      },
+      {
+        ip: ["ip saddr 10.9.9.2 drop"],
+        ip6: [],
+        bridge: [
+          "ip saddr 10.9.9.2 drop",
+          'meta protocol ip6 iifname "pve-1" drop',
+          'meta protocol ip6 oifname "pve-1" ip6 saddr fe80::/10 meta l4proto ipv6-icmp drop',
+        ],
+        v6: true,
+      },
+    ],
+    [
+      "a dual-stack network's rule with its containers' veths",
+      {
+        bridge: "pbr-h",
+        subnet: "10.9.10.0/24",
+        subnet6: "fd00:10::/64",
+        ports: ["pve-1", "pve-2"],
+        rules: [{ direction: "egress", action: "deny", protocol: "udp", port: 53 }],
+      },
+      {
+        ip: ['iifname "pbr-h" udp dport 53 drop'],
+        ip6: ['iifname "pbr-h" udp dport 53 drop'],
+        bridge: [
+          "ip saddr 10.9.10.0/24 udp dport 53 drop",
+          'meta protocol ip6 iifname { "pve-1", "pve-2" } udp dport 53 drop',
+        ],
+        v6: true,
+      },
     ],
   ];
   for (const [what, target, want] of cases) assertEquals(compileFirewall(target), want, what);

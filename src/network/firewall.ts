@@ -9,7 +9,9 @@
  * Families: a rule with an IPv4 CIDR filters IPv4 only, one with an IPv6 CIDR IPv6 only, and
  * one without a CIDR both (on a dual-stack network; a container's rules match its address of
  * each family). `icmp` means ICMPv6 for IPv6. Neighbour discovery is never filtered, as ARP
- * is not for IPv4, so "deny icmp" means the same in both families.
+ * is not for IPv4, so "deny icmp" means the same in both families. Between containers of one
+ * bridge, IPv6 is matched by the container's bridge port rather than its address, so its
+ * link-local address (which every container has, on IPv4-only networks too) is covered.
  * @module
  */
 
@@ -38,6 +40,11 @@ export interface FirewallTarget {
   address?: string;
   /** The container's IPv6 address on a dual-stack network. */
   address6?: string;
+  /**
+   * The host ends of the veths: the container's, or those of every container on the network
+   * (bridged IPv6 is matched by port, see `compileFirewall`).
+   */
+  ports?: string[];
   rules: FirewallRule[];
 }
 
@@ -121,50 +128,56 @@ function l4(r: FirewallRule, family: 4 | 6): string {
   return ` meta l4proto ${p === "icmp" && family === 6 ? "ipv6-icmp" : p}`;
 }
 
-/**
- * The families a rule of `t` applies to, each with what it guards in that family: the
- * container's address or the network's subnet (none of IPv6 on a network without it).
- */
-export function ruleFamilies(
-  t: FirewallTarget,
-  r: FirewallRule,
-): { family: 4 | 6; self?: string; subnet: string }[] {
-  const container = t.address !== undefined || t.address6 !== undefined;
-  const out: { family: 4 | 6; self?: string; subnet: string }[] = [];
-  for (const family of r.cidr ? [cidrFamily(r.cidr)] : [4, 6] as const) {
-    const subnet = family === 4 ? t.subnet : t.subnet6;
-    const self = family === 4 ? t.address : t.address6;
-    if (!subnet || (container && !self)) continue;
-    out.push({ family, subnet, ...(self ? { self } : {}) });
-  }
-  return out;
+/** The families a rule filters: its CIDR's, or both without one. */
+export function ruleFamilies(r: FirewallRule): (4 | 6)[] {
+  return r.cidr ? [cidrFamily(r.cidr)] : [4, 6];
+}
+
+function isContainer(t: FirewallTarget): boolean {
+  return t.address !== undefined || t.address6 !== undefined;
+}
+
+function quoted(ports: string[]): string {
+  return ports.length === 1 ? `"${ports[0]}"` : `{ ${ports.map((p) => `"${p}"`).join(", ")} }`;
 }
 
 /**
  * nft rule bodies for `t`: for the `ip` and `ip6` families' forward hooks and for the bridge
- * family's (both families in one list, each rule naming its own).
+ * family's (both families in one list, each rule naming its own; `v6` says whether some
+ * applies to IPv6 there). In the bridge family IPv6 is matched by bridge port (the host ends
+ * of the veths) where they are known, not by address: a container also has a link-local
+ * address (on any network), and "deny all egress" must hold for that too.
  */
 export function compileFirewall(
   t: FirewallTarget,
-): { ip: string[]; ip6: string[]; bridge: string[] } {
-  const out = { ip: [] as string[], ip6: [] as string[], bridge: [] as string[] };
+): { ip: string[]; ip6: string[]; bridge: string[]; v6: boolean } {
+  const out = { ip: [] as string[], ip6: [] as string[], bridge: [] as string[], v6: false };
   const dev = `"${t.bridge}"`;
+  const container = isContainer(t);
+  const ports = (t.ports ?? []).filter((p) => /^[A-Za-z0-9_.-]{1,15}$/.test(p));
   for (const raw of t.rules) {
     const r = validateRule(raw);
     const verdict = r.action === "allow" ? "accept" : "drop";
     const ingress = r.direction === "ingress";
-    for (const { family, self, subnet } of ruleFamilies(t, r)) {
+    const [self, peer] = ingress ? ["daddr", "saddr"] : ["saddr", "daddr"];
+    for (const family of ruleFamilies(r)) {
       const x = family === 4 ? "ip" : "ip6";
+      const tail = `${r.cidr ? ` ${x} ${peer} ${r.cidr}` : ""}${l4(r, family)} ${verdict}`;
+      const addr = family === 4 ? t.address : t.address6;
+      const subnet = family === 4 ? t.subnet : t.subnet6;
       const routed = family === 4 ? out.ip : out.ip6;
-      const peer = r.cidr ? ` ${x} ${ingress ? "saddr" : "daddr"} ${r.cidr}` : "";
-      const tail = `${peer}${l4(r, family)} ${verdict}`;
-      if (self) {
-        const match = `${x} ${ingress ? "daddr" : "saddr"} ${self}`;
-        routed.push(`${match}${tail}`);
-        out.bridge.push(`${match}${tail}`);
-      } else {
-        routed.push(`${ingress ? "oifname" : "iifname"} ${dev}${tail}`);
-        out.bridge.push(`${x} ${ingress ? "daddr" : "saddr"} ${subnet}${tail}`);
+      // Routed traffic: only where the container or network has an address of the family.
+      if (container && addr) routed.push(`${x} ${self} ${addr}${tail}`);
+      if (!container && subnet) routed.push(`${ingress ? "oifname" : "iifname"} ${dev}${tail}`);
+      let bridged: string | undefined;
+      if (family === 6 && ports.length) {
+        bridged = `meta protocol ip6 ${ingress ? "oifname" : "iifname"} ${quoted(ports)}`;
+      } else if (container ? addr : subnet) {
+        bridged = `${x} ${self} ${container ? addr : subnet}`;
+      }
+      if (bridged) {
+        out.bridge.push(`${bridged}${tail}`);
+        if (family === 6) out.v6 = true;
       }
     }
   }

@@ -140,6 +140,7 @@ Deno.test("dual-stack firewall rules: ip6tables gets the IPv6 ones, ND first, ic
       ...dual,
       address: "10.9.4.2",
       address6: "fd00:9::2",
+      ports: ["pve-2"],
       rules: [
         { direction: "egress" as const, action: "deny" as const, cidr: "fd00:9::3" },
         { direction: "egress" as const, action: "deny" as const, cidr: "10.9.4.3" },
@@ -157,7 +158,9 @@ Deno.test("dual-stack firewall rules: ip6tables gets the IPv6 ones, ND first, ic
     "-A FW -p ipv6-icmp -m icmp6 --icmpv6-type neighbour-solicitation -j RETURN",
     "-A FW -p ipv6-icmp -m icmp6 --icmpv6-type neighbour-advertisement -j RETURN",
     "-A FW -s fd00:9::2/128 -d fd00:9::3/128 -j DROP",
+    "-A FW -m physdev --physdev-in pve-2 --physdev-is-bridged -d fd00:9::3/128 -j DROP",
     "-A FW -d fd00:9::2/128 -p ipv6-icmp -j DROP",
+    "-A FW -m physdev --physdev-out pve-2 --physdev-is-bridged -p ipv6-icmp -j DROP",
     "-A FW -i pbr-6 -p tcp -m tcp --dport 80 -j DROP",
   ]);
   const v6 = ip6tablesRules(P, {
@@ -168,7 +171,7 @@ Deno.test("dual-stack firewall rules: ip6tables gets the IPv6 ones, ND first, ic
   assertEquals(v6.chains, [`${P}-FWD`, `${P}-FW`]);
   assertEquals(v6.rules[0], `-A ${P}-FWD -j ${P}-FW`);
   assertEquals(v6.jumps, [`-A FORWARD -j ${P}-FWD`]);
-  // An IPv4-only network has no IPv6 rules at all.
+  // An IPv4-only network without containers has no IPv6 rules at all.
   const v4 = ip6tablesRules(P, {
     nets: nets.slice(0, 1),
     opts: {

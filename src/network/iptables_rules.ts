@@ -181,20 +181,32 @@ export function firewallRules(
   const out: string[] = [];
   const host = family === 4 ? 32 : 128;
   for (const t of targets) {
+    const container = t.address !== undefined || t.address6 !== undefined;
+    const addr = family === 4 ? t.address : t.address6;
+    const ports = family === 6 ? (t.ports ?? []).map(dev) : [];
     for (const raw of t.rules) {
       const r = validateRule(raw);
+      if (!ruleFamilies(r).includes(family)) continue;
       const ingress = r.direction === "ingress";
-      for (const f of ruleFamilies(t, r).filter((f) => f.family === family)) {
-        const parts = [`-A ${chain}`];
-        if (f.self) parts.push(`${ingress ? "-d" : "-s"} ${f.self}/${host}`);
-        else parts.push(`${ingress ? "-o" : "-i"} ${dev(t.bridge)}`);
-        if (r.cidr) parts.push(`${ingress ? "-s" : "-d"} ${r.cidr}`);
-        const p = r.protocol ?? "all";
-        if (p !== "all") parts.push(`-p ${p === "icmp" && family === 6 ? "ipv6-icmp" : p}`);
-        if (r.port !== undefined) parts.push(`-m ${p} --dport ${r.port}`);
-        parts.push(`-j ${r.action === "allow" ? "RETURN" : "DROP"}`);
-        out.push(parts.join(" "));
+      const matches: string[] = [];
+      if (container) {
+        if (addr) matches.push(`${ingress ? "-d" : "-s"} ${addr}/${host}`);
+        // Bridged IPv6 by port too: the container's link-local address is not `addr`.
+        for (const p of ports) {
+          matches.push(`-m physdev --physdev-${ingress ? "out" : "in"} ${p} --physdev-is-bridged`);
+        }
+      } else if (family === 4 || t.subnet6 || ports.length) {
+        // By interface: with br_netfilter, `-i`/`-o` is the bridge for bridged frames too.
+        matches.push(`${ingress ? "-o" : "-i"} ${dev(t.bridge)}`);
       }
+      const rest: string[] = [];
+      if (r.cidr) rest.push(`${ingress ? "-s" : "-d"} ${r.cidr}`);
+      const p = r.protocol ?? "all";
+      if (p !== "all") rest.push(`-p ${p === "icmp" && family === 6 ? "ipv6-icmp" : p}`);
+      if (r.port !== undefined) rest.push(`-m ${p} --dport ${r.port}`);
+      rest.push(`-j ${r.action === "allow" ? "RETURN" : "DROP"}`);
+      // Several matches of one rule: consecutive rules with the same verdict.
+      for (const m of matches) out.push([`-A ${chain}`, m, ...rest].join(" "));
     }
   }
   if (family === 6 && out.length) {

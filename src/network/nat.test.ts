@@ -76,6 +76,7 @@ Deno.test({
         firewall: [{
           bridge: "pbr-a",
           subnet: "10.9.1.0/24",
+          ports: ["pve-1", "pve-2"],
           rules: [{ direction: "egress", action: "deny", cidr: "10.0.0.0/8", protocol: "udp" }],
         }, {
           bridge: "pbr-b",
@@ -88,6 +89,7 @@ Deno.test({
           subnet6: "fd00:2::/64",
           address: "10.9.2.3",
           address6: "fd00:2::3",
+          ports: ["pve-3"],
           rules: [
             { direction: "egress", action: "deny", cidr: "fd00:2::4", protocol: "icmp" },
             { direction: "egress", action: "deny" },

@@ -62,7 +62,7 @@ export function natScript(table: string, nets: NatNetwork[], opts: NatOptions): 
       `add table ${b}`,
       `add chain ${b} forward { type filter hook forward priority filter; policy accept; }`,
     );
-    if (fw.some((f) => f.ip6.length)) lines.push(`add rule ${b} forward ${NFT_ND_ACCEPT}`);
+    if (fw.some((f) => f.v6)) lines.push(`add rule ${b} forward ${NFT_ND_ACCEPT}`);
     lines.push(...fw.flatMap((f) => f.bridge.map((r) => `add rule ${b} forward ${r}`)));
   }
   if (!nets.length) return lines.join("\n") + "\n";
