@@ -136,8 +136,11 @@ class SetupWorker {
   #early: SetupResult | null | undefined;
   #resolve: ((r: SetupResult | null) => void) | null = null;
   #loadTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Given up for loading too slowly (not for failing): later creates try workers again. */
+  timedOut = false;
 
   private constructor() {
+    const born = performance.now();
     // Written in exactly this shape so `deno compile --bundle` finds and bundles the worker.
     this.#worker = new Worker(new URL("./setup-worker.ts", import.meta.url), {
       type: "module",
@@ -147,14 +150,19 @@ class SetupWorker {
       if ("ready" in e.data) {
         this.#loaded = workerLoads = true;
         clearTimeout(this.#loadTimer);
+        const ms = Math.round(performance.now() - born);
+        if (ms > 2000) logger.warn("setup worker loaded slowly", { ms });
       } else {
         this.#settle(e.data);
       }
     };
-    // A worker that never loads (seen once in a full test run, cause unknown) must not hang
-    // create: give up on it, and the caller falls back to the `_setup` helper process.
+    // A worker that does not load in time (seen in full test runs on fresh clones, where
+    // the first one in a busy `deno test` process took over 10 s; cause not found) must not
+    // hang create: this create falls back to the `_setup` helper process, later ones try
+    // workers again.
     const timer = setTimeout(() => {
       if (this.#loaded) return;
+      this.timedOut = true;
       this.#worker.terminate();
       this.#settle(null);
     }, WORKER_LOAD_TIMEOUT_MS);
@@ -402,7 +410,13 @@ class WorkerInit implements PendingInit {
     }
     const r = await this.#finish();
     if (r !== null) return r;
-    noWorker("the setup worker module failed to load");
+    if (this.#worker.timedOut) {
+      logger.warn("setup worker did not load in time; this container uses a helper process", {
+        timeoutMs: WORKER_LOAD_TIMEOUT_MS,
+      });
+    } else {
+      noWorker("the setup worker module failed to load");
+    }
     return await runHelperProcess(this.#job);
   }
 
