@@ -5,10 +5,11 @@
  * Measured: `polis run --rm busybox true` (CLI, end to end); the create/start/rm
  * cycle (API); containers started per minute, serial and 4 in parallel; daemon RSS
  * idle and with 50 sleeping containers; GET /v1/containers p50/p99 with 100
- * containers; HTTP throughput through a published port (nft DNAT) against direct to the
- * container's address (wrk, from the host); `polis run --rm` on the default bridge against
- * `podman run --rm` on podman's default network. Targets live in the issues; nothing here
- * asserts them.
+ * containers; HTTP throughput and CPU per request through a published port (nft DNAT) against
+ * direct to the container's address (wrk, from the host; BENCH_NET_ROUNDS paired rounds);
+ * `polis run --rm` on the default bridge against
+ * `podman run --rm` on podman's default network (BENCH_PODMAN=0 skips podman). Targets live in
+ * the issues; nothing here asserts them.
  */
 
 import { allocTestBridge, TestDaemon } from "../tests/helpers/daemon.ts";
@@ -25,6 +26,13 @@ if (Deno.uid() !== 0) {
 const RUNS = Number(Deno.env.get("BENCH_RUNS") ?? 20);
 /** BENCH_ONLY=containers, BENCH_ONLY=pull or BENCH_ONLY=net runs one part. */
 const ONLY = Deno.env.get("BENCH_ONLY");
+/** Paired rounds of the published-port throughput measure (BENCH_NET_ROUNDS). */
+const NET_ROUNDS = Number(Deno.env.get("BENCH_NET_ROUNDS") ?? 8);
+/** USER_HZ: /proc/<pid>/stat times are in these (100 on Linux, x86_64 and aarch64). */
+const CLOCK_TICKS = 100;
+
+/** BENCH_PODMAN=0 skips the podman anchors. */
+const PODMAN = Deno.env.get("BENCH_PODMAN") !== "0";
 const results: Record<string, number | string> = {};
 
 function have(cmd: string): boolean {
@@ -420,21 +428,69 @@ function freePort(): number {
   return port;
 }
 
-/** wrk against `url`: requests/s and MB/s. */
-async function wrk(url: string, seconds: number): Promise<{ rps: number; mbps: number }> {
-  const out = await new Deno.Command("wrk", {
-    args: ["-t2", "-c16", `-d${seconds}s`, url],
+/**
+ * CPU time (µs) used so far by the cgroup of process `pid` (the container: busybox httpd's
+ * per-connection children are auto-reaped, so their time never reaches its cutime).
+ */
+function cgroupCpuUs(pid: number): number {
+  for (const line of Deno.readTextFileSync(`/proc/${pid}/cgroup`).split("\n")) {
+    const [, ctrls, path] = line.split(":");
+    if (ctrls?.split(",").includes("cpuacct")) {
+      return Number(Deno.readTextFileSync(`/sys/fs/cgroup/cpuacct${path}/cpuacct.usage`)) / 1000;
+    }
+    if (ctrls === "" && path !== undefined) {
+      for (const root of ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"]) {
+        try {
+          const stat = Deno.readTextFileSync(`${root}${path}/cpu.stat`);
+          return Number(/usage_usec (\d+)/.exec(stat)?.[1]);
+        } catch {
+          // not this mount
+        }
+      }
+    }
+  }
+  return NaN;
+}
+
+interface WrkRun {
+  rps: number;
+  mbps: number;
+  /** CPU time (client + server, user + system) per request, µs. */
+  cpuUs: number;
+}
+
+/**
+ * wrk against `url`: requests/s, MB/s, and CPU per request: wrk's own (read from its shell's
+ * cutime/cstime once reaped) plus the server's container's. Softirq work is charged to whichever
+ * task was running, mostly these two, so this is nearly the whole cost of a request; it moves
+ * far less with other load on the machine than requests/s does.
+ */
+async function wrk(url: string, seconds: number, serverPid: number): Promise<WrkRun> {
+  const s0 = cgroupCpuUs(serverPid);
+  const out = await new Deno.Command("sh", {
+    args: [
+      "-c",
+      `wrk -t2 -c16 -d${seconds}s ${url} && echo "cpu $(cut -d' ' -f16,17 /proc/$$/stat)"`,
+    ],
     stdout: "piped",
     stderr: "piped",
   }).output();
+  const s1 = cgroupCpuUs(serverPid);
   const text = new TextDecoder().decode(out.stdout);
   const rps = /Requests\/sec:\s+([\d.]+)/.exec(text);
   const tr = /Transfer\/sec:\s+([\d.]+)([KMG]?B)/.exec(text);
-  if (!out.success || !rps || !tr || /Non-2xx|Socket errors/.test(text)) {
+  const n = /(\d+) requests in/.exec(text);
+  const cpu = /^cpu (\d+) (\d+)$/m.exec(text);
+  if (!out.success || !rps || !tr || !n || !cpu || /Non-2xx|Socket errors/.test(text)) {
     throw new Error(`wrk ${url}: ${text}${new TextDecoder().decode(out.stderr)}`);
   }
   const scale: Record<string, number> = { B: 1 / 2 ** 20, KB: 1 / 1024, MB: 1, GB: 1024 };
-  return { rps: Number(rps[1]), mbps: Number(tr[1]) * scale[tr[2]] };
+  const clientUs = (Number(cpu[1]) + Number(cpu[2])) * 1e6 / CLOCK_TICKS;
+  return {
+    rps: Number(rps[1]),
+    mbps: Number(tr[1]) * scale[tr[2]],
+    cpuUs: (clientUs + s1 - s0) / Number(n[1]),
+  };
 }
 
 /**
@@ -487,20 +543,45 @@ async function benchNetwork(
           await new Promise((res) => setTimeout(res, 100));
         }
       }
-      // Alternate the two, so drift on the machine hits both alike.
-      const pub: { rps: number; mbps: number }[] = [];
-      const dir: { rps: number; mbps: number }[] = [];
-      for (let i = 0; i < 3; i++) {
-        pub.push(await wrk(published, 4));
-        dir.push(await wrk(direct, 4));
+      const serverPid = JSON.parse(await d.ok(["inspect", name]))[0].State.Pid as number;
+      // Other work on a shared machine moves requests/s by ±30% from one run to the next: many
+      // short rounds, alternating which path goes first, and the median of each round's ratio
+      // (3 rounds were not enough to tell 0.8 from 1.0). CPU per request barely depends on load.
+      const pub: WrkRun[] = [];
+      const dir: WrkRun[] = [];
+      for (let i = 0; i < NET_ROUNDS; i++) {
+        if (i % 2 === 0) {
+          pub.push(await wrk(published, 3, serverPid));
+          dir.push(await wrk(direct, 3, serverPid));
+        } else {
+          dir.push(await wrk(direct, 3, serverPid));
+          pub.push(await wrk(published, 3, serverPid));
+        }
       }
-      const pubRps = median(pub.map((x) => x.rps));
-      const dirRps = median(dir.map((x) => x.rps));
-      report("1 MiB GETs via published port 127.0.0.1 (nft DNAT)", pubRps, "req/s");
+      report(
+        "1 MiB GETs via published port 127.0.0.1 (nft DNAT)",
+        median(pub.map((x) => x.rps)),
+        "req/s",
+      );
       report("  same, MB/s", median(pub.map((x) => x.mbps)), "MB/s");
-      report("1 MiB GETs direct to the container address", dirRps, "req/s");
+      report("  same, CPU per request (client + server)", median(pub.map((x) => x.cpuUs)), "µs");
+      report("1 MiB GETs direct to the container address", median(dir.map((x) => x.rps)), "req/s");
       report("  same, MB/s ", median(dir.map((x) => x.mbps)), "MB/s");
-      ratio("published port / direct throughput (target ≥ 0.9)", pubRps, dirRps);
+      report("  same, CPU per request (client + server) ", median(dir.map((x) => x.cpuUs)), "µs");
+      const ratios = pub.map((p, i) => p.rps / dir[i].rps);
+      results["published port / direct throughput (target ≥ 0.9)"] = Number(
+        median(ratios).toFixed(3),
+      );
+      console.log(
+        `${"published port / direct throughput (target ≥ 0.9)".padEnd(52)} ${
+          median(ratios).toFixed(2).padStart(9)
+        } × (median of ${NET_ROUNDS} paired rounds)`,
+      );
+      ratio(
+        "direct / published CPU per request",
+        median(dir.map((x) => x.cpuUs)),
+        median(pub.map((x) => x.cpuUs)),
+      );
     } finally {
       await d.cli(["rm", "-f", name]);
       await d.cli(["network", "rm", net]);
@@ -511,6 +592,10 @@ async function benchNetwork(
     await timeCmd([...polis, "run", "--rm", "--network", "bridge", "busybox", "true"], RUNS, env),
   );
   report("polis run --rm --network bridge busybox true", runBridge, "ms");
+  if (!PODMAN) {
+    console.log("BENCH_PODMAN=0: podman skipped");
+    return;
+  }
   if (!have("podman")) {
     console.log("podman not installed: skipped (POLIS_BENCH_DEPS=1 installs it)");
     return;

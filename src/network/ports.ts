@@ -109,7 +109,24 @@ export interface PortRules {
   remove(ports: PortMapping[], containerIp: string): void;
 }
 
-/** DNAT of published ports in table `ip <table>`. */
+/**
+ * DNAT of published ports in table `ip <table>`.
+ *
+ * Cost, measured against the same container reached at its own address (1 MiB GETs, wrk, a
+ * 2-core VM; see benchNetwork in scripts/bench.ts): the rules here run on a connection's first
+ * packet only (nat chains), so their shape (fib checks, maps, masquerade) costs nothing
+ * measurable, even with one connection per request. What the published path pays is per packet,
+ * in the kernel: every packet of a NATed connection is rewritten twice (DNAT + masquerade), and
+ * the client's packets are re-routed after the output DNAT (ip_route_me_harder), about 5-8% more
+ * CPU per byte. The larger loss, with clients that read in small chunks (wrk: 8 KiB), is TCP's:
+ * a socket connected to 127.0.0.1 takes lo's MTU (65536) as its own, and its receive-buffer
+ * autotuning starts from 10 × that MSS, a threshold a 64 KiB window never crosses; its window
+ * stays at 64 KiB where the same client talking to the container's address (MTU 1500) grows to
+ * about 1 MiB, and it sends ~40% more ACKs. Nothing in netfilter reaches that socket; fixing it
+ * takes a connect-time redirect (a cgroup connect4 BPF program), not a different rule. Tried and
+ * left out: stripping TCP timestamps from the SYN (no change). An nft flowtable cannot help:
+ * it accelerates forwarded flows, and loopback-originated ones are not forwarded.
+ */
 export class NftPorts implements PortRules {
   constructor(readonly table: string) {}
 
