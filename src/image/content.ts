@@ -19,7 +19,6 @@ import { createHash, type Hash } from "node:crypto";
 import { PolisError } from "../core/errors.ts";
 import { fsyncDirSync, removeIfExistsSync } from "../core/fs.ts";
 import { followBlob, type FollowOptions, type Growth } from "./follow.ts";
-import { noteBytesMoved } from "./gcpace.ts";
 
 export interface BlobInfo {
   digest: string;
@@ -211,12 +210,11 @@ export class BlobStore implements BlobReader, BlobIngester, BlobDownloader, Blob
       let size = have;
       opts.onWritten?.(size);
       opts.onProgress?.(size);
-      for await (const chunk of body) {
+      for await (const chunk of chunksOf(body)) {
         let off = 0;
         while (off < chunk.byteLength) off += await file.write(chunk.subarray(off));
         hash.update(chunk);
         size += chunk.byteLength;
-        noteBytesMoved(chunk.byteLength);
         opts.onWritten?.(size);
         opts.onProgress?.(size);
         if (opts.size !== undefined && size > opts.size) break; // ends the body too
@@ -374,6 +372,39 @@ export class BlobStore implements BlobReader, BlobIngester, BlobDownloader, Blob
   /** Removes a blob; absent blobs are fine (removal is idempotent for GC). */
   delete(digest: string): void {
     removeIfExistsSync(this.path(digest));
+  }
+}
+
+const READ_CHUNK = 64 * 1024;
+
+/**
+ * The chunks of a body. A byte stream is read into one buffer, used again for every
+ * chunk (each is consumed before the next read), so a download allocates nothing per
+ * chunk: fresh arrays, dead at once, would pile up as garbage until V8 collects.
+ * Leaving the loop early cancels the body.
+ */
+export async function* chunksOf(body: ReadableStream<Uint8Array>): AsyncGenerator<Uint8Array> {
+  let byob: ReadableStreamBYOBReader;
+  try {
+    byob = body.getReader({ mode: "byob" });
+  } catch {
+    yield* body;
+    return;
+  }
+  let done = false;
+  try {
+    let view = new Uint8Array(READ_CHUNK);
+    for (;;) {
+      const r = await byob.read(view);
+      if (r.done) break;
+      yield r.value;
+      // The read moved the buffer; its new view is the one to fill next.
+      view = new Uint8Array(r.value.buffer);
+    }
+    done = true;
+  } finally {
+    if (!done) await byob.cancel().catch(() => {});
+    byob.releaseLock();
   }
 }
 

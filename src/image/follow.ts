@@ -108,7 +108,11 @@ export function followBlob(
     }
     return undefined;
   };
-  return new ReadableStream<Uint8Array>({
+  // A byte stream: a reader with its own buffer (BYOB) gets it filled from the file
+  // directly, so following a download allocates nothing per chunk.
+  return new ReadableStream({
+    type: "bytes",
+    autoAllocateChunkSize: chunkSize,
     async pull(controller) {
       try {
         for (;;) {
@@ -122,18 +126,20 @@ export function followBlob(
             if (!file) {
               if (ended) throw PolisError.internal(`blob ${paths.at(-1)} vanished`);
             } else {
-              const buf = new Uint8Array(Math.min(chunkSize, avail));
-              const n = await file.read(buf);
+              const req = controller.byobRequest!;
+              const view = req.view as Uint8Array<ArrayBuffer>;
+              const n = await file.read(view.subarray(0, Math.min(view.byteLength, avail)));
               if (n === null || n === 0) {
                 if (ended) {
                   close();
                   controller.close();
+                  req.respond(0);
                   return;
                 }
               } else {
                 pos += n;
                 opts.onRead?.(pos);
-                controller.enqueue(n === buf.length ? buf : buf.subarray(0, n));
+                req.respond(n);
                 return;
               }
             }
@@ -148,5 +154,5 @@ export function followBlob(
     cancel() {
       close();
     },
-  }, { highWaterMark: 0 });
+  });
 }

@@ -709,9 +709,11 @@ export class ImageStore {
   }
 
   /**
-   * Makes a pulled image visible: unpacks the layers this store lacks and commits the
-   * image row and its names in one transaction. Until then no image is listed, so an
-   * interruption leaves the old state; the blobs stay held for the next attempt.
+   * Makes a pulled image visible: records the image row and its names in one
+   * transaction. The pull has normally unpacked every layer while it downloaded
+   * (`unpackPulledLayer`); any layer still missing is unpacked here first. Until then no
+   * image is listed, so an interruption leaves the old state; the blobs and layers stay
+   * held for the next attempt.
    */
   commitPulled(img: PulledImage): Promise<ImageRecord> {
     const run = this.queue.then(() => this.commitPulledNow(img));

@@ -19,13 +19,12 @@
  */
 
 import { lchownSync, lutimesSync } from "node:fs";
-import { createHash } from "node:crypto";
 import { PolisError } from "../core/errors.ts";
 import { fsyncDirSync, removeIfExistsSync } from "../core/fs.ts";
 import { logger } from "../core/log.ts";
 import { type FsOps, OVERLAY_OPAQUE_XATTR, S_IFBLK, S_IFCHR, S_IFIFO } from "./fsops.ts";
-import { noteBytesMoved } from "./gcpace.ts";
-import { decompressed, readTar, type TarHeader } from "./tar.ts";
+import { openLayer } from "./layerread.ts";
+import { decompressed, type TarHeader } from "./tar.ts";
 
 export type WhiteoutFormat = "overlay" | "plain";
 
@@ -67,18 +66,13 @@ export async function unpackLayer(
   dest: string,
   opts: UnpackOptions,
 ): Promise<UnpackResult> {
-  const hash = createHash("sha256");
   const writer = new LayerWriter(dest, opts);
-  const tarStream = await decompressed(input, opts.label);
-  const onChunk = (chunk: Uint8Array) => {
-    hash.update(chunk);
-    noteBytesMoved(chunk.byteLength);
-  };
-  for await (const entry of readTar(tarStream, onChunk, opts.label)) {
+  const tar = await openLayer(input, opts.label, (s) => decompressed(s, opts.label));
+  for await (const entry of tar.entries()) {
     await writer.entry(entry.header, entry.body);
   }
   writer.finish();
-  const diffId = `sha256:${hash.digest("hex")}`;
+  const diffId = tar.digest();
   if (opts.expectedDiffId !== undefined && diffId !== opts.expectedDiffId) {
     throw PolisError.invalid(
       `${opts.label}: uncompressed content is ${diffId}, but the image config says ${opts.expectedDiffId}`,

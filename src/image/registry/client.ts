@@ -437,15 +437,27 @@ export class RegistryClient {
     return { body: this.#watchdog(res.body, ac, what), offset: start };
   }
 
-  /** Passes the body on, aborting the request when no bytes come for a while. */
+  /**
+   * Passes the body on, aborting the request when no bytes come for a while. A byte
+   * stream both ways: a reader with its own buffer (BYOB) gets it filled straight from
+   * the connection, so a download makes no fresh array per chunk.
+   */
   #watchdog(
     body: ReadableStream<Uint8Array>,
     ac: AbortController,
     what: string,
   ): ReadableStream<Uint8Array> {
-    const reader = body.getReader();
+    let byob: ReadableStreamBYOBReader | undefined;
+    try {
+      byob = body.getReader({ mode: "byob" });
+    } catch {
+      // not a byte stream: chunks as they come
+    }
+    const reader = byob ? undefined : body.getReader();
     const idle = this.#idle;
-    return new ReadableStream<Uint8Array>({
+    return new ReadableStream({
+      type: "bytes",
+      autoAllocateChunkSize: 64 * 1024,
       async pull(controller) {
         let timer: ReturnType<typeof setTimeout> | undefined;
         const stalled = new Promise<never>((_, reject) => {
@@ -455,9 +467,20 @@ export class RegistryClient {
           }, idle);
         });
         try {
-          const r = await Promise.race([reader.read(), stalled]);
-          if (r.done) controller.close();
-          else controller.enqueue(r.value);
+          const req = controller.byobRequest;
+          if (byob && req?.view) {
+            const r = await Promise.race([byob.read(req.view as Uint8Array<ArrayBuffer>), stalled]);
+            if (r.done) controller.close();
+            // The filled view is the request's own buffer, moved: it answers the request.
+            if (r.value) req.respondWithNewView(r.value);
+          } else {
+            const r = await Promise.race([
+              byob ? byob.read(new Uint8Array(64 * 1024)) : reader!.read(),
+              stalled,
+            ]);
+            if (r.done) controller.close();
+            else controller.enqueue(r.value);
+          }
         } catch (e) {
           controller.error(
             e instanceof PolisError ? e : transient(`${what}: ${(e as Error).message}`, e),
@@ -468,7 +491,7 @@ export class RegistryClient {
       },
       cancel(reason) {
         ac.abort();
-        return reader.cancel(reason).catch(() => {});
+        return (byob ?? reader!).cancel(reason).catch(() => {});
       },
     });
   }
