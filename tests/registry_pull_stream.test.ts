@@ -212,3 +212,43 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  ...opts,
+  name: "a layer blob already in the store is unpacked from there, not fetched again",
+  fn: async () => {
+    const imgs = await busyboxImages();
+    const reg = new TestRegistry();
+    await reg.start();
+    const proxy = new ThrottleProxy(reg.port);
+    const root = await Deno.makeTempDir({ prefix: "polis-pull-" });
+    const db = new DatabaseSync(`${root}/polis.db`);
+    try {
+      await reg.push(`oci:${imgs.ociDir}:busybox:latest`, "test/busybox:present");
+      const [layer] = await layerDigests(reg, "test/busybox", "present");
+      const store = new ImageStore({ root, db });
+      // What an earlier pull that got the blob but not its layer dir leaves.
+      const res = await fetch(`http://${reg.host}/v2/test/busybox/blobs/${layer}`);
+      await store.ingester.ingest(res.body!, { expected: layer });
+      eq(ls(`${root}/layers`), []);
+
+      const events: PullProgress[] = [];
+      await pullImage(store, `${proxy.host}/test/busybox:present`, {
+        onProgress: (p) => events.push(p),
+      });
+      const gets = proxy.requests.filter((q) => q.startsWith("GET ") && q.includes("/blobs/"));
+      ok(!gets.some((q) => q.includes(layer)), `the layer is not fetched: ${gets.join(", ")}`);
+      const id = layer.slice("sha256:".length, "sha256:".length + 12);
+      const mine = events.filter((e) => e.id === id).map((e) => e.status);
+      ok(mine.includes("Extracting") && mine.at(-1) === "Pull complete", mine.join(", "));
+      ok(!mine.includes("Downloading"), mine.join(", "));
+      eq(ls(`${root}/layers`).length, 1);
+      eq(store.get(`${proxy.host}/test/busybox:present`).chainIds.length, 1);
+    } finally {
+      db.close();
+      await Deno.remove(root, { recursive: true });
+      await proxy.close();
+      await reg.stop();
+    }
+  },
+});

@@ -53,3 +53,29 @@ Deno.test("followBlob fails with the download's failure", async () => {
     Deno.removeSync(dir, { recursive: true });
   }
 });
+
+Deno.test("followBlob fills a reader's own buffer (BYOB), so following allocates nothing per chunk", async () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    const data = new Uint8Array(200_000).map((_, i) => i % 251);
+    Deno.writeFileSync(`${dir}/b`, data);
+    const g = new Growth();
+    g.end();
+    const reader = followBlob([`${dir}/b`], g).getReader({ mode: "byob" });
+    let buf = new Uint8Array(4096);
+    const sizes = new Set<number>();
+    const got: number[] = [];
+    for (;;) {
+      const r = await reader.read(buf);
+      if (r.done) break;
+      got.push(...r.value);
+      buf = new Uint8Array(r.value.buffer);
+      sizes.add(r.value.buffer.byteLength);
+    }
+    eq(got.length, data.length);
+    eq(new Uint8Array(got), data);
+    eq([...sizes], [4096], "every chunk is the reader's own 4 KiB buffer, moved back and forth");
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});

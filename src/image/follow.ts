@@ -126,20 +126,23 @@ export function followBlob(
             if (!file) {
               if (ended) throw PolisError.internal(`blob ${paths.at(-1)} vanished`);
             } else {
-              const req = controller.byobRequest!;
-              const view = req.view as Uint8Array<ArrayBuffer>;
+              // A read always comes with a buffer to fill (autoAllocateChunkSize); the
+              // fresh one is only a fallback.
+              const req = controller.byobRequest;
+              const view = (req?.view ?? new Uint8Array(chunkSize)) as Uint8Array<ArrayBuffer>;
               const n = await file.read(view.subarray(0, Math.min(view.byteLength, avail)));
               if (n === null || n === 0) {
                 if (ended) {
                   close();
                   controller.close();
-                  req.respond(0);
+                  req?.respond(0);
                   return;
                 }
               } else {
                 pos += n;
                 opts.onRead?.(pos);
-                req.respond(n);
+                if (req) req.respond(n);
+                else controller.enqueue(view.subarray(0, n));
                 return;
               }
             }
