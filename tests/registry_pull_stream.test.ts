@@ -2,8 +2,9 @@
  * Layers unpack while they download: through a throttling proxy, the API's progress
  * stream shows a layer extracting before its download completed; a blob tampered in the
  * registry (extraction already under way on its bad bytes) leaves no layer dir, temp
- * dir or blob; and after `kill -9` of the daemon mid-pull, the layer unpacked before the
- * kill is kept and reused (the same directory) by the next pull, which resumes the rest.
+ * dir or blob; after `kill -9` of the daemon mid-pull, the layer unpacked before the
+ * kill is kept and reused (the same directory) by the next pull, which resumes the rest;
+ * and a layer blob already in the store is unpacked from there without a fetch.
  */
 import { deepStrictEqual as eq, ok, rejects } from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
