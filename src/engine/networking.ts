@@ -27,6 +27,7 @@ import {
   iptablesPrefix,
   IptablesRules,
   ipToInt,
+  LoopbackRedirect,
   type NetworkRecord,
   type NetworkRules,
   NetworkStore,
@@ -135,6 +136,8 @@ export class Networking implements NetworkApi {
   readonly #upstream: string[];
   /** Published ports through the daemon, where nftables is missing (or asked for). */
   readonly proxy = new PortProxy();
+  /** The host's own connections to loopback ports, redirected at connect() (kernel path). */
+  readonly redirect = new LoopbackRedirect();
   readonly portDriver: "nft" | "proxy";
   readonly #hasNft: boolean;
   /**
@@ -207,6 +210,7 @@ export class Networking implements NetworkApi {
       }
     }
     this.proxy.close();
+    this.redirect.close();
     for (const s of this.#dns.values()) s.close();
     this.#dns.clear();
     this.driver.close();
@@ -907,6 +911,7 @@ export class Networking implements NetworkApi {
         } else {
           allowLocalnet(net.bridge);
           this.ports.add(ports, ep.address);
+          this.redirect.add(ports, ep.address);
         }
       }
     }
@@ -929,6 +934,7 @@ export class Networking implements NetworkApi {
       } catch (e) {
         if (!(e instanceof PolisError && e.code === "conflict")) throw e;
       }
+      this.redirect.add(ports, ep.address);
       return;
     }
     await this.proxy.add(ports, ep.address);
@@ -957,7 +963,10 @@ export class Networking implements NetworkApi {
 
   #unpublish(ports: PortMapping[], address: string): void {
     if (this.portDriver === "proxy") this.proxy.remove(ports, address);
-    else this.ports.remove(ports, address);
+    else {
+      this.redirect.remove(ports, address);
+      this.ports.remove(ports, address);
+    }
   }
 
   /** inspect's NetworkSettings.Ports, docker's shape: {"80/tcp": [{HostIp, HostPort}]}. */

@@ -16,6 +16,7 @@ export * from "./store.ts";
 export * from "./files.ts";
 export * from "./bridge.ts";
 export * from "./ports.ts";
+export * from "./redirect.ts";
 export * from "./nat.ts";
 export * from "./iptables_rules.ts";
 export * from "./iptables.ts";

@@ -124,8 +124,8 @@ export interface PortRules {
  * stays at 64 KiB where the same client talking to the container's address (MTU 1500) grows to
  * about 1 MiB, and it sends ~40% more ACKs (1887 µs of CPU per request against 1559 direct;
  * the same wrk with TCP_MAXSEG 1448 set before connect: 1651). Nothing in netfilter reaches that
- * socket; fixing it takes a connect-time redirect (a cgroup connect4 BPF program), not a
- * different rule. Tried and left out: stripping TCP timestamps from the SYN (no change). An nft
+ * socket; the host's own loopback connections therefore also get a connect-time redirect
+ * (redirect.ts), with these rules kept as the path for everything else. Tried and left out: stripping TCP timestamps from the SYN (no change). An nft
  * flowtable cannot help: it accelerates forwarded flows, and loopback-originated ones are not
  * forwarded (nor is CONFIG_NF_FLOW_TABLE in every kernel).
  */
