@@ -5,7 +5,7 @@
  * Measured: `polis run --rm busybox true` (CLI, end to end); the create/start/rm
  * cycle (API); containers started per minute, serial and 4 in parallel; daemon RSS
  * idle and with 50 sleeping containers; GET /v1/containers p50/p99 with 100
- * containers; HTTP throughput and CPU per request through a published port (nft DNAT) against
+ * containers; HTTP throughput and CPU per request through a published port on 127.0.0.1 against
  * direct to the container's address (wrk, from the host; BENCH_NET_ROUNDS paired rounds);
  * `polis run --rm` on the default bridge against
  * `podman run --rm` on podman's default network (BENCH_PODMAN=0 skips podman). Targets live in
@@ -495,7 +495,7 @@ async function wrk(url: string, seconds: number, serverPid: number): Promise<Wrk
 
 /**
  * Issue 4's targets: HTTP throughput (wrk, from the host) to a busybox httpd serving 1 MiB
- * through a published port on 127.0.0.1 (nft DNAT) against straight to the container's address
+ * through a published port on 127.0.0.1 (connect4 redirect, see redirect.ts) against straight to the container's address
  * on a network made here; and `polis run --rm` on the default bridge against `podman run --rm`
  * on podman's default network. Everything podman's network made (its bridge, the netfilter
  * tables or chains netavark adds, ip_forward) is undone afterwards; nothing that was there before.
@@ -559,7 +559,7 @@ async function benchNetwork(
         }
       }
       report(
-        "1 MiB GETs via published port 127.0.0.1 (nft DNAT)",
+        "1 MiB GETs via published port 127.0.0.1",
         median(pub.map((x) => x.rps)),
         "req/s",
       );
