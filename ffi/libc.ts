@@ -1,6 +1,6 @@
 /**
  * libc through `Deno.dlopen`, one symbol at a time on first use. No symbol is
- * `nonblocking` but `sendto_nonblocking`: those run on a pool thread whose namespaces, root
+ * `nonblocking` but `sendto_nonblocking` and `poll_nonblocking`: those run on a pool thread whose namespaces, root
  * and credentials are not the caller's (DESIGN.md), and errno must be read on the thread
  * that made the call.
  * @module
@@ -69,6 +69,14 @@ const SYMBOLS = {
     name: "sendto",
     parameters: ["i32", "buffer", "usize", "i32", "buffer", "u32"],
     result: "isize",
+    nonblocking: true,
+  },
+  // And fdpoll.ts's wait for readable fds: one pool thread for every FIFO the daemon reads
+  // (poll acts on fds, which mean the same on any thread; errno is not read after it).
+  poll_nonblocking: {
+    name: "poll",
+    parameters: ["buffer", "u64", "i32"],
+    result: "i32",
     nonblocking: true,
   },
   // posix_spawn (ffi/spawn.ts): these return an error number instead of setting errno.

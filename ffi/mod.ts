@@ -27,3 +27,4 @@ export * from "./netlink_socket.ts";
 export * from "./netlink.ts";
 export * from "./netlink_netns.ts";
 export { ConnectRedirect, netnsCookie } from "./bpf.ts";
+export * from "./fdpoll.ts";

@@ -34,7 +34,7 @@ import {
 } from "../image/mod.ts";
 import * as runtime from "../runtime/mod.ts";
 import { detectCgroupMode, openCgroup } from "../security/mod.ts";
-import { mkfifo } from "../../ffi/mod.ts";
+import { FdPoller, mkfifo } from "../../ffi/mod.ts";
 import { openDatabase } from "./db.ts";
 import { isMountPoint } from "./mounts.ts";
 import { statusText } from "./humanize.ts";
@@ -127,6 +127,8 @@ export class Engine implements EngineApi {
   /** Where removed containers' files go (root and run dir: each on its own filesystem). */
   readonly #trash: Trash;
   readonly #runTrash: Trash;
+  /** Watches every container's log FIFOs (see pumpFifo). */
+  readonly #fifoPoller = new FdPoller();
   readonly networks: Networking;
 
   private constructor(readonly opts: EngineOptions) {
@@ -180,6 +182,7 @@ export class Engine implements EngineApi {
     this.#reaper.close();
     runtime.dropSpareWorker();
     // Containers keep running (live restore); only our handles go.
+    await this.#fifoPoller.close();
     for (const l of this.#live.values()) l.writer.close();
     this.networks.close();
     this.db.close();
@@ -317,8 +320,8 @@ export class Engine implements EngineApi {
       const writer = new LogWriter(this.#logPath(id));
       undo.push(() => writer.close());
       const pumps = Promise.all([
-        pumpFifo(fifos[0], "stdout", writer),
-        pumpFifo(fifos[1], "stderr", writer),
+        pumpFifo(this.#fifoPoller, fifos[0], "stdout", writer),
+        pumpFifo(this.#fifoPoller, fifos[1], "stderr", writer),
       ]).then(() => {}, (e) => logger.warn("log pump failed", { id, error: String(e) }));
       writer.onAppend(() => this.#notify(id));
 
@@ -971,8 +974,8 @@ export class Engine implements EngineApi {
     const writer = new LogWriter(this.#logPath(id));
     writer.onAppend(() => this.#notify(id));
     const pumps = Promise.all([
-      pumpFifo(fifos[0], "stdout", writer),
-      pumpFifo(fifos[1], "stderr", writer),
+      pumpFifo(this.#fifoPoller, fifos[0], "stdout", writer),
+      pumpFifo(this.#fifoPoller, fifos[1], "stderr", writer),
     ]).then(() => {}, (e) => logger.warn("log pump failed", { id, error: String(e) }));
     const live: Live = {
       pid: rec.state.pid,

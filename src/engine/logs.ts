@@ -6,6 +6,7 @@
  */
 
 import * as fs from "node:fs";
+import { FdPoller, O_CLOEXEC, O_NONBLOCK, O_RDONLY, open, readNonblocking } from "../../ffi/mod.ts";
 import type { LogEntry, LogOptions } from "./types.ts";
 
 /** docker splits lines longer than this into several entries. */
@@ -43,35 +44,63 @@ export class LogWriter {
   }
 }
 
+/** Reads at a time per ready FIFO before the others get their turn. */
+const READS_PER_TURN = 16;
+/** Shared by every pump: reads are synchronous, on this thread, one at a time. */
+const readBuf = new Uint8Array(64 * 1024);
+
 /**
  * Reads one FIFO until EOF (every writer in the container is gone), splitting on
- * newlines. The open does not block: the container already holds the FIFO.
+ * newlines. The FIFO is opened non-blocking and watched by `poller` (one pool thread for all
+ * FIFOs: a blocking read per FIFO would hold one of Deno's 32 pool threads each).
  */
-export async function pumpFifo(fifo: string, stream: Stream, out: LogWriter): Promise<void> {
-  const file = await Deno.open(fifo, { read: true });
+export function pumpFifo(
+  poller: FdPoller,
+  fifo: string,
+  stream: Stream,
+  out: LogWriter,
+): Promise<void> {
+  let fd: number;
+  try {
+    fd = open(fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  } catch (e) {
+    return Promise.reject(e);
+  }
   const dec = new TextDecoder();
   let pending = "";
-  const buf = new Uint8Array(64 * 1024);
-  try {
-    while (true) {
-      const n = await file.read(buf);
-      if (n === null) break;
-      pending += dec.decode(buf.subarray(0, n), { stream: true });
-      let nl: number;
-      while ((nl = pending.indexOf("\n")) >= 0) {
-        out.append(stream, pending.slice(0, nl + 1));
-        pending = pending.slice(nl + 1);
-      }
-      while (pending.length >= MAX_LINE) {
-        out.append(stream, pending.slice(0, MAX_LINE));
-        pending = pending.slice(MAX_LINE);
-      }
+  const take = (bytes: Uint8Array) => {
+    pending += dec.decode(bytes, { stream: true });
+    let nl: number;
+    while ((nl = pending.indexOf("\n")) >= 0) {
+      out.append(stream, pending.slice(0, nl + 1));
+      pending = pending.slice(nl + 1);
     }
-    pending += dec.decode();
-    if (pending) out.append(stream, pending);
-  } finally {
-    file.close();
-  }
+    while (pending.length >= MAX_LINE) {
+      out.append(stream, pending.slice(0, MAX_LINE));
+      pending = pending.slice(MAX_LINE);
+    }
+  };
+  return new Promise((resolve, reject) => {
+    const finish = (err?: unknown) => {
+      poller.remove(fd);
+      pending += dec.decode();
+      if (pending) out.append(stream, pending);
+      if (err === undefined) resolve();
+      else reject(err);
+    };
+    poller.add(fd, () => {
+      try {
+        for (let i = 0; i < READS_PER_TURN; i++) {
+          const n = readNonblocking(fd, readBuf);
+          if (n === null) return; // drained for now
+          if (n === 0) return finish(); // every writer is gone
+          take(readBuf.subarray(0, n));
+        }
+      } catch (e) {
+        finish(e);
+      }
+    });
+  });
 }
 
 /**
