@@ -203,9 +203,13 @@ daemonTest("container lifecycle works as with docker", async (d, t) => {
       ));
   });
 
-  await t.step("--rm removes the container after it exits", async () => {
+  await t.step("run --rm returns once the container is removed, with its exit code", async () => {
+    const r = await d.cli(["run", "--rm", "--name", "gone", "busybox", "sh", "-c", "exit 3"]);
+    assertEquals(r.code, 3);
+    // As docker: no window in which the name is still taken.
+    const gone = await d.cli(["inspect", "gone"]);
+    ok(gone.code !== 0, "the container is still there after run --rm returned");
     await d.ok(["run", "--rm", "--name", "gone", "busybox", "true"]);
-    await waitFor("auto-remove", async () => (await d.cli(["inspect", "gone"])).code !== 0);
   });
 
   await t.step("--memory 32m: a process that allocates more is OOM-killed (137)", async () => {

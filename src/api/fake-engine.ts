@@ -31,6 +31,7 @@ import type {
   RemoveImageResult,
   SystemInfo,
   VersionInfo,
+  WaitCondition,
   WaitResult,
 } from "../engine/types.ts";
 
@@ -52,6 +53,7 @@ interface FakeContainer {
   /** Woken on every new log entry and on exit. */
   wakers: Set<() => void>;
   waiters: ((r: WaitResult) => void)[];
+  removalWaiters: ((r: WaitResult) => void)[];
 }
 
 interface FakeImage {
@@ -125,7 +127,10 @@ export class FakeEngine implements EngineApi {
     c.finishedAt = new Date();
     for (const wake of [...c.wakers]) wake();
     for (const w of c.waiters.splice(0)) w({ StatusCode: code, OOMKilled: false });
-    if (c.spec.autoRemove) this.containers.delete(c.id);
+    if (c.spec.autoRemove) {
+      this.containers.delete(c.id);
+      for (const w of c.removalWaiters.splice(0)) w({ StatusCode: code, OOMKilled: false });
+    }
   }
 
   createContainer(spec: ContainerCreateSpec): Promise<{ Id: string; Warnings: string[] }> {
@@ -146,6 +151,7 @@ export class FakeEngine implements EngineApi {
       logs: [],
       wakers: new Set(),
       waiters: [],
+      removalWaiters: [],
     });
     return Promise.resolve({ Id: id, Warnings: [] });
   }
@@ -201,9 +207,10 @@ export class FakeEngine implements EngineApi {
     await Promise.resolve();
   }
 
-  waitContainer(idOrName: string): Promise<WaitResult> {
-    this.record("waitContainer", idOrName);
+  waitContainer(idOrName: string, condition?: WaitCondition): Promise<WaitResult> {
+    this.record("waitContainer", idOrName, ...(condition ? [condition] : []));
     const c = this.find(idOrName);
+    if (condition === "removed") return new Promise((resolve) => c.removalWaiters.push(resolve));
     if (c.state !== "running" && c.state !== "created") {
       return Promise.resolve({ StatusCode: c.exitCode, OOMKilled: false });
     }
@@ -220,6 +227,7 @@ export class FakeEngine implements EngineApi {
     }
     this.exit(c, 137);
     this.containers.delete(c.id);
+    for (const w of c.removalWaiters.splice(0)) w({ StatusCode: c.exitCode, OOMKilled: false });
     return Promise.resolve();
   }
 

@@ -153,6 +153,13 @@ export const StopQuery = z.object({
   t: UintQuery.optional().openapi({ description: "Seconds to wait before SIGKILL" }),
 });
 
+export const WaitQuery = z.object({
+  condition: z.enum(["next-exit", "removed"]).optional().openapi({
+    description: "next-exit (default), or removed: answer once the container is also " +
+      "removed (what `run --rm` waits for)",
+  }),
+});
+
 export const KillQuery = z.object({
   signal: z.string().regex(/^[A-Za-z0-9+]+$/, "expected a signal name or number").optional()
     .openapi({ description: "Signal name or number (default SIGKILL)", example: "SIGTERM" }),

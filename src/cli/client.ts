@@ -41,6 +41,7 @@ import type {
   RemoveImageResult,
   SystemInfo,
   VersionInfo,
+  WaitCondition,
   WaitResult,
 } from "../engine/types.ts";
 
@@ -283,9 +284,12 @@ export class PolisClient {
    * Registers a wait for the container's next exit. Once this resolves the daemon holds
    * the wait, so the container can be started without missing its exit.
    */
-  async registerWait(id: string): Promise<PendingWait> {
+  async registerWait(id: string, condition?: WaitCondition): Promise<PendingWait> {
     const ac = new AbortController();
-    const res = await this.#request("POST", `/containers/${enc(id)}/wait`, { signal: ac.signal });
+    const query = condition ? `?condition=${condition}` : "";
+    const res = await this.#request("POST", `/containers/${enc(id)}/wait${query}`, {
+      signal: ac.signal,
+    });
     const result = res.json().then((body: unknown) => {
       const err = errorFromBody(body);
       if (err) throw err;

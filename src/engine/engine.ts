@@ -69,6 +69,7 @@ import type {
   RemoveImageResult,
   SystemInfo,
   VersionInfo,
+  WaitCondition,
   WaitResult,
 } from "./types.ts";
 
@@ -121,6 +122,8 @@ export class Engine implements EngineApi {
   readonly #reaper: runtime.Reaper;
   readonly #live = new Map<string, Live>();
   readonly #waiters = new Map<string, ((r: WaitResult) => void)[]>();
+  /** Waits for a container's removal (condition "removed"). */
+  readonly #removalWaiters = new Map<string, ((r: WaitResult) => void)[]>();
   readonly #changes = new Map<string, Set<() => void>>();
   readonly #locks = new Map<string, Promise<unknown>>();
   readonly #cgroupParent: string;
@@ -418,9 +421,11 @@ export class Engine implements EngineApi {
       await this.networks.teardown(rec);
     });
     if (rec.config.spec.autoRemove) {
-      await this.removeContainer(id, { force: true }).catch((e) =>
-        logger.warn("auto-remove failed", { id, error: String(e) })
-      );
+      await this.removeContainer(id, { force: true }).catch((e) => {
+        logger.warn("auto-remove failed", { id, error: String(e) });
+        // Whoever waits for the removal must not wait forever.
+        this.#settleRemovalWaiters(id, { StatusCode: code, OOMKilled: oomKilled });
+      });
     }
   }
 
@@ -465,8 +470,15 @@ export class Engine implements EngineApi {
     this.records.updateState(rec.id, { ...r.state, restartCount: r.state.restartCount + 1 });
   }
 
-  waitContainer(ref: string): Promise<WaitResult> {
+  waitContainer(ref: string, condition: WaitCondition = "next-exit"): Promise<WaitResult> {
     const rec = this.records.resolve(ref);
+    if (condition === "removed") {
+      return new Promise((resolve) => {
+        const list = this.#removalWaiters.get(rec.id) ?? [];
+        list.push(resolve);
+        this.#removalWaiters.set(rec.id, list);
+      });
+    }
     if (!this.#live.has(rec.id) && rec.state.status !== "created") {
       return Promise.resolve({ StatusCode: rec.state.exitCode, OOMKilled: rec.state.oomKilled });
     }
@@ -475,6 +487,12 @@ export class Engine implements EngineApi {
       list.push(resolve);
       this.#waiters.set(rec.id, list);
     });
+  }
+
+  #settleRemovalWaiters(id: string, result: WaitResult): void {
+    const waiters = this.#removalWaiters.get(id) ?? [];
+    this.#removalWaiters.delete(id);
+    for (const w of waiters) w(result);
   }
 
   async removeContainer(ref: string, opts: { force?: boolean } = {}): Promise<void> {
@@ -496,11 +514,11 @@ export class Engine implements EngineApi {
       this.records.updateState(rec.id, { ...cur.state, status: "removing" });
       await this.#removeFiles(cur);
       this.records.delete(rec.id);
+      const result = { StatusCode: cur.state.exitCode, OOMKilled: cur.state.oomKilled };
       const waiters = this.#waiters.get(rec.id) ?? [];
       this.#waiters.delete(rec.id);
-      for (const w of waiters) {
-        w({ StatusCode: cur.state.exitCode, OOMKilled: cur.state.oomKilled });
-      }
+      for (const w of waiters) w(result);
+      this.#settleRemovalWaiters(rec.id, result);
       this.#notify(rec.id);
     });
   }

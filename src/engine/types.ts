@@ -162,6 +162,9 @@ export interface LogEntry {
   time: string;
 }
 
+/** What a wait waits for: the next exit (default) or the container's removal. */
+export type WaitCondition = "next-exit" | "removed";
+
 export interface WaitResult {
   StatusCode: number;
   OOMKilled: boolean;
@@ -288,8 +291,12 @@ export interface EngineApi {
   stopContainer(idOrName: string, timeout?: number): Promise<void>;
   killContainer(idOrName: string, signal?: string): Promise<void>;
   restartContainer(idOrName: string, timeout?: number): Promise<void>;
-  /** Resolves when the container next exits (or at once if it is not running). */
-  waitContainer(idOrName: string): Promise<WaitResult>;
+  /**
+   * Resolves when the container next exits (or at once if it is not running); with
+   * "removed", once it is also removed (docker's condition=removed, what `run --rm` waits for),
+   * or its auto-removal failed.
+   */
+  waitContainer(idOrName: string, condition?: WaitCondition): Promise<WaitResult>;
   removeContainer(idOrName: string, opts?: { force?: boolean }): Promise<void>;
   listContainers(opts?: ContainerListOptions): ContainerSummary[];
   inspectContainer(idOrName: string): ContainerInspect;

@@ -17,6 +17,7 @@ import {
   LogEntrySchema,
   LogsQuery,
   StopQuery,
+  WaitQuery,
   WaitResultSchema,
 } from "../schemas.ts";
 import { deferredJson, ndjsonStream, settledSoon } from "../streams.ts";
@@ -69,7 +70,7 @@ const wait = createRoute({
   description: "The wait is registered before the response headers are sent, so a client " +
     "that has received them may start the container without missing its exit. The body " +
     "arrives when the container exits.",
-  request: { params: IdParam },
+  request: { params: IdParam, query: WaitQuery },
   responses: { 200: json(WaitResultSchema, "The exit status"), ...errors(404) },
 });
 
@@ -146,7 +147,10 @@ export function containerRoutes(app: OpenAPIHono, engine: EngineApi): void {
 
   app.openapi(wait, async (c) => {
     // Registered synchronously, before this handler awaits anything.
-    const result = engine.waitContainer(c.req.valid("param").id);
+    const result = engine.waitContainer(
+      c.req.valid("param").id,
+      c.req.valid("query").condition,
+    );
     // Errors that show at once (unknown container) still get their own status.
     const early = await settledSoon(result);
     if (early !== undefined) return c.json(early, 200);

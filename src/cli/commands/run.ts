@@ -40,8 +40,9 @@ async function attachAndStart(ctx: CommandContext, id: string, autoRemove: boole
   let logs: LogStream | undefined;
   try {
     // Both are in place before the start; asked for together, they cost one round trip.
+    // With --rm, as docker: the container is gone when run returns.
     const [w, l] = await Promise.allSettled([
-      client.registerWait(id),
+      client.registerWait(id, autoRemove ? "removed" : undefined),
       client.openLogs(id, { follow: true }),
     ]);
     if (w.status === "rejected" || l.status === "rejected") {
