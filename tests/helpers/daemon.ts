@@ -205,8 +205,13 @@ export class TestDaemon {
       // A killed daemon keeps the default network's rules it holds while running: its own
       // tables (named for its root), never anyone else's.
       for (const t of [nftTableName(this.root), `${nftTableName(this.root)}_net`]) {
-        await new Deno.Command("nft", { args: ["delete", "table", "ip", t], stderr: "null" })
-          .output().catch(() => {});
+        // ip: ports and isolation; ip6: dual-stack isolation and firewall; bridge: firewall.
+        for (const family of ["ip", "ip6", "bridge"]) {
+          await new Deno.Command("nft", {
+            args: ["delete", "table", family, t],
+            stderr: "null",
+          }).output().catch(() => {});
+        }
       }
       try {
         removeIptablesChains(iptablesPrefix(nftTableName(this.root)));
