@@ -884,7 +884,10 @@ export class Engine implements EngineApi {
 
   async #runtimeDelete(id: string): Promise<void> {
     try {
-      await runtime.deleteContainer(this.#rt, id, { force: true });
+      await runtime.deleteContainer(this.#rt, id, {
+        force: true,
+        discard: (dir) => this.#runTrash.discard(dir),
+      });
     } catch (e) {
       if (!(e instanceof PolisError && e.code === "not_found")) throw e;
     }

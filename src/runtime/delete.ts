@@ -28,10 +28,19 @@ async function waitGone(pid: number, startTime: number): Promise<boolean> {
   return false;
 }
 
+export interface DeleteOptions {
+  force?: boolean;
+  /**
+   * Takes the state dir away instead of removing it here (a daemon moves it into its trash
+   * and deletes it in the background); it must be gone from its path on return.
+   */
+  discard?: (dir: string) => void;
+}
+
 export async function deleteContainer(
   cfg: RuntimeConfig,
   id: string,
-  opts: { force?: boolean } = {},
+  opts: DeleteOptions = {},
 ): Promise<void> {
   const dir = stateDirOf(cfg, id);
   if (existsSync(dir) && !existsSync(`${dir}/${STATE_FILE}`)) {
@@ -62,7 +71,8 @@ export async function deleteContainer(
     );
   }
   try {
-    removeIfExistsSync(dir, true);
+    if (opts.discard) opts.discard(dir);
+    else removeIfExistsSync(dir, true);
   } catch (e) {
     if (err === undefined) err = e;
     else attachCleanupError(err, e);

@@ -29,7 +29,7 @@ export { createContainer } from "./create.ts";
 export { dropSpareWorker } from "./helpers.ts";
 export { startContainer } from "./start.ts";
 export { killContainer } from "./kill.ts";
-export { deleteContainer } from "./delete.ts";
+export { deleteContainer, type DeleteOptions } from "./delete.ts";
 export { containerState, listContainers } from "./list.ts";
 export { Reaper, UNKNOWN_EXIT_CODE } from "./reaper.ts";
 export { bindMount, mountOverlay, unmount } from "./overlay.ts";
