@@ -80,7 +80,14 @@ async function timeCmd(
  * with the daemon's peak RSS sampled during the pulls.
  */
 async function benchPull(polis: string[]): Promise<void> {
-  console.log("\n# Pull + unpack of a ~100 MB multi-layer image from a local registry");
+  // BENCH_PULL_LAYERS / BENCH_PULL_LAYER_MB: the image's shape (default 4 x 25 MB); e.g. one
+  // 400 MB layer shows the daemon's memory does not grow with a layer's size.
+  const layers = Number(Deno.env.get("BENCH_PULL_LAYERS") ?? 4);
+  const layerMb = Number(Deno.env.get("BENCH_PULL_LAYER_MB") ?? 25);
+  console.log(
+    `\n# Pull + unpack of a ~${layers * layerMb} MB image (${layers} x ${layerMb} MB layers ` +
+      "on busybox) from a local registry",
+  );
   if (!have("skopeo") || !have("umoci") || !have("docker-registry")) {
     console.log("skopeo, umoci or docker-registry missing: skipped");
     return;
@@ -89,18 +96,18 @@ async function benchPull(polis: string[]): Promise<void> {
   const oci = `${tmp}/big-oci`;
   await new Deno.Command("cp", { args: ["-a", imgs.ociDir, oci] }).output();
   let base = "busybox:latest";
-  for (let i = 0; i < 4; i++) {
-    // Half incompressible, half text: ~25 MB per layer, ~12.5 MB compressed.
+  for (let i = 0; i < layers; i++) {
+    // Half incompressible, half text: ~25 MB per layer, ~12.5 MB compressed by default.
     const dir = `${tmp}/layer${i}`;
     Deno.mkdirSync(`${dir}/data`, { recursive: true });
-    const rnd = new Uint8Array(12 * 1024 * 1024);
+    const rnd = new Uint8Array(Math.round(layerMb / 2 * 1024 * 1024));
     for (let off = 0; off < rnd.length; off += 65536) {
       crypto.getRandomValues(rnd.subarray(off, off + 65536));
     }
     Deno.writeFileSync(`${dir}/data/random-${i}.bin`, rnd);
     Deno.writeTextFileSync(
       `${dir}/data/text-${i}.txt`,
-      `line ${i} of polis bench text\n`.repeat(450_000),
+      `line ${i} of polis bench text\n`.repeat(Math.round(layerMb * 18_000)),
     );
     await cmd("tar", ["-C", dir, "-cf", `${dir}.tar`, "data"]);
     const tag = `big${i}`;
