@@ -513,6 +513,7 @@ async function benchNetwork(
   env: Record<string, string>,
 ): Promise<void> {
   console.log("\n# Networking");
+  await benchBridgeRun(polis, env);
   const tag = crypto.randomUUID().slice(0, 6);
   const net = `pbench-${tag}`;
   const name = `pbench-web-${tag}`;
@@ -594,7 +595,17 @@ async function benchNetwork(
       await d.cli(["network", "rm", net]);
     }
   }
+}
 
+/**
+ * `run --rm` on the default bridge, Polis then podman on its default network. Measured before
+ * the throughput rounds: thousands of connections just closed (TIME_WAIT, conntrack) slow the
+ * creation and removal of network namespaces for a while, for both.
+ */
+async function benchBridgeRun(
+  polis: string[],
+  env: Record<string, string>,
+): Promise<void> {
   const runBridge = median(
     await timeCmd([...polis, "run", "--rm", "--network", "bridge", "busybox", "true"], RUNS, env),
   );
