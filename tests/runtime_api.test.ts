@@ -2,6 +2,11 @@
  * The runtime's TypeScript API as the daemon uses it, as root: createContainer with its
  * default Worker helper (and the `_setup` process fallback), log files for stdio, the Reaper
  * collecting exit statuses as a subreaper.
+ *
+ * The test task runs this file in a `deno test` of its own: inside `deno test --parallel`
+ * with every other file, the first setup Worker it made often took over 10 s to load (each
+ * create then fell back to the `_setup` process; cause inside deno test not found, daemons
+ * never showed it).
  */
 
 import {
