@@ -95,12 +95,20 @@ async function withContainer(
 }
 
 /** create → watch → start → exit status. */
-async function run(c: Ctx): Promise<ExitStatus> {
-  const st = await createContainer(c.cfg, {
-    id: c.id,
+/** createContainer of the test's bundle with its log files as stdio. */
+function create(
+  c: Ctx,
+  opts: { cfg?: RuntimeConfig; id?: string; helper?: "worker" | "process" } = {},
+) {
+  return createContainer(opts.cfg ?? c.cfg, {
+    id: opts.id ?? c.id,
     bundle: c.bundle.dir,
     stdio: { stdout: c.out, stderr: c.err },
-  });
+  }, opts.helper);
+}
+
+async function run(c: Ctx): Promise<ExitStatus> {
+  const st = await create(c);
   const exited = c.reaper.watch(st.pid!);
   await startContainer(c.cfg, c.id);
   return await exited;
@@ -132,11 +140,7 @@ Deno.test({
   ignore: skip,
   fn: () =>
     withContainer("sleep 30", async (c) => {
-      const st = await createContainer(c.cfg, {
-        id: c.id,
-        bundle: c.bundle.dir,
-        stdio: { stdout: c.out, stderr: c.err },
-      });
+      const st = await create(c);
       await startContainer(c.cfg, c.id);
       // The init joined v1 hierarchies by thread and cgroup2 early by process: after execve
       // every placement must hold the workload, with each of its threads.
@@ -165,11 +169,7 @@ Deno.test({
   ignore: skip,
   fn: () =>
     withContainer("echo up; sleep 60", async (c) => {
-      const st = await createContainer(c.cfg, {
-        id: c.id,
-        bundle: c.bundle.dir,
-        stdio: { stdout: c.out, stderr: c.err },
-      });
+      const st = await create(c);
       const exited = c.reaper.watch(st.pid!);
       await startContainer(c.cfg, c.id);
       assertEquals(containerState(c.cfg, c.id).status, "running");
@@ -244,11 +244,7 @@ Deno.test({
     withContainer(["/etc/passwd"], async (c) => {
       let err: unknown;
       try {
-        await createContainer(c.cfg, {
-          id: c.id,
-          bundle: c.bundle.dir,
-          stdio: { stdout: c.out, stderr: c.err },
-        });
+        await create(c);
       } catch (e) {
         err = e;
       }
@@ -336,11 +332,7 @@ Deno.test({
   ignore: skip,
   fn: () =>
     withContainer("echo never", async (c) => {
-      const st = await createContainer(c.cfg, {
-        id: c.id,
-        bundle: c.bundle.dir,
-        stdio: { stdout: c.out, stderr: c.err },
-      });
+      const st = await create(c);
       const exited = c.reaper.watch(st.pid!);
       let dup: unknown;
       try {
@@ -471,11 +463,7 @@ Deno.test({
   fn: () =>
     withContainer("readlink /proc/self/ns/net", async (c) => {
       const before = threadNamespaces();
-      const st = await createContainer(c.cfg, {
-        id: c.id,
-        bundle: c.bundle.dir,
-        stdio: { stdout: c.out, stderr: c.err },
-      });
+      const st = await create(c);
       // The terminated worker's thread, which did enter them, ends asynchronously.
       const foreign = () => [...threadNamespaces()].filter((n) => !before.has(n));
       await waitFor(() => foreign().length === 0, 5_000, `threads to leave ${foreign()}`);
@@ -498,11 +486,7 @@ Deno.test({
   ignore: skip,
   fn: () =>
     withContainer("echo via-process; exit 5", async (c) => {
-      const st = await createContainer(c.cfg, {
-        id: c.id,
-        bundle: c.bundle.dir,
-        stdio: { stdout: c.out, stderr: c.err },
-      }, "process");
+      const st = await create(c, { helper: "process" });
       const exited = c.reaper.watch(st.pid!);
       await startContainer(c.cfg, c.id);
       assertEquals(await exited, { exitCode: 5, known: true });
@@ -542,11 +526,7 @@ Deno.test({
         let ahead: number | undefined;
         for (const n of [1, 2]) {
           const id = `${c.id}-s${n}`;
-          const st = await createContainer(cfg, {
-            id,
-            bundle: c.bundle.dir,
-            stdio: { stdout: c.out, stderr: c.err },
-          });
+          const st = await create(c, { cfg, id });
           // The second container's init is the one that was waiting before its create.
           if (n === 2) assertEquals(st.pid, ahead);
           const exited = c.reaper.watch(st.pid!);
@@ -569,20 +549,12 @@ Deno.test({
   ignore: skip,
   fn: () =>
     withContainer("sleep 30", async (c) => {
-      const st = await createContainer(c.cfg, {
-        id: c.id,
-        bundle: c.bundle.dir,
-        stdio: { stdout: c.out, stderr: c.err },
-      });
+      const st = await create(c);
       const children = ourChildren();
       assert(children.includes(st.pid!), `${st.pid} not in ${children}`);
       let dup: unknown;
       try {
-        await createContainer(c.cfg, {
-          id: c.id,
-          bundle: c.bundle.dir,
-          stdio: { stdout: c.out, stderr: c.err },
-        });
+        await create(c);
       } catch (e) {
         dup = e;
       }
@@ -602,11 +574,7 @@ Deno.test({
       const children = ourChildren();
       let err: unknown;
       try {
-        await createContainer(c.cfg, {
-          id: c.id,
-          bundle: c.bundle.dir,
-          stdio: { stdout: c.out, stderr: c.err },
-        });
+        await create(c);
       } catch (e) {
         err = e;
       }
