@@ -7,68 +7,36 @@
  */
 
 import { deepStrictEqual as assertEquals, ok } from "node:assert/strict";
-import { Rtnl } from "../ffi/mod.ts";
 import { nftTableName } from "../src/network/mod.ts";
 import { daemonTest } from "./helpers/fixture.ts";
-import type { TestDaemon } from "./helpers/daemon.ts";
+import {
+  api,
+  deleteNftTable,
+  ncGet,
+  nftTable,
+  runOnOk,
+  runWebServer,
+  TestNetworks,
+  uniqueTag,
+} from "./helpers/network.ts";
 
-const tag = crypto.randomUUID().slice(0, 6);
-
-async function api(d: TestDaemon, method: string, path: string, body?: unknown) {
-  const client = Deno.createHttpClient({ proxy: { transport: "unix", path: d.socket } });
-  try {
-    const r = await fetch(`http://127.0.0.1/v1${path}`, {
-      method,
-      client,
-      headers: body ? { "content-type": "application/json" } : {},
-      body: body ? JSON.stringify(body) : undefined,
-    });
-    const text = await r.text();
-    return { status: r.status, json: text ? JSON.parse(text) : undefined };
-  } finally {
-    client.close();
-  }
-}
+const tag = uniqueTag();
 
 daemonTest("firewall rules block and unblock traffic in the kernel", async (d, t) => {
   const net = `pzt-fw-${tag}`;
   const server = `fws-${tag}`;
-  let bridge = "";
   const table = `${nftTableName(d.root)}_net`;
+  const nets = new TestNetworks(d);
   try {
-    bridge = `pbr-${(await d.ok(["network", "create", net])).trim().slice(0, 11)}`;
-    const sid = (await d.ok([
-      "run",
-      "-d",
-      "--name",
-      server,
-      "--hostname",
-      "fwbox",
-      "--network",
-      net,
-      "busybox",
-      "httpd",
-      "-f",
-      "-p",
-      "80",
-      "-h",
-      "/etc",
-    ])).trim();
-    const ipS = JSON.parse(
-      await d.ok(["inspect", "-f", "{{json .NetworkSettings.Networks}}", sid]),
-    )[net].IPAddress as string;
+    await nets.create(net);
+    nets.removeLater(server);
+    const { id: sid, ip: ipS } = await runWebServer(d, {
+      network: net,
+      name: server,
+      hostname: "fwbox",
+    });
     const probe = () =>
-      d.ok([
-        "run",
-        "--rm",
-        "--network",
-        net,
-        "busybox",
-        "sh",
-        "-c",
-        `ping -c1 -W1 ${ipS} >/dev/null && echo ping-ok; ` +
-        `printf "GET /hostname HTTP/1.0\\r\\n\\r\\n" | nc -w 2 ${ipS} 80 | tail -1`,
-      ]);
+      runOnOk(d, net, `ping -c1 -W1 ${ipS} >/dev/null && echo ping-ok; ${ncGet(ipS, 80)}`);
     assertEquals((await probe()).trim().split("\n"), ["ping-ok", "fwbox"]);
 
     let ruleId = "";
@@ -127,22 +95,12 @@ daemonTest("firewall rules block and unblock traffic in the kernel", async (d, t
     await t.step("rm and network rm leave no firewall table", async () => {
       await d.ok(["rm", "-f", sid]);
       await d.ok(["network", "rm", net]);
-      for (const fam of ["ip", "bridge"]) {
-        const out = new Deno.Command("nft", { args: ["list", "table", fam, table], stderr: "null" })
-          .outputSync();
-        ok(!out.success, `table ${fam} ${table} is gone`);
+      for (const fam of ["ip", "bridge"] as const) {
+        ok(nftTable(fam, table) === undefined, `table ${fam} ${table} is gone`);
       }
     });
   } finally {
-    await d.cli(["rm", "-f", server]).catch(() => {});
-    await d.cli(["network", "rm", net]).catch(() => {});
-    if (bridge) {
-      using nl = new Rtnl();
-      nl.deleteLinkIfExists(bridge);
-    }
-    for (const fam of ["ip", "bridge"]) {
-      new Deno.Command("nft", { args: ["delete", "table", fam, table], stderr: "null" })
-        .outputSync();
-    }
+    await nets.cleanup();
+    for (const fam of ["ip", "bridge"] as const) deleteNftTable(fam, table);
   }
 });
