@@ -7,59 +7,39 @@
 import { deepStrictEqual as assertEquals, match, ok } from "node:assert/strict";
 import { nftTableName } from "../src/network/mod.ts";
 import { daemonTest } from "./helpers/fixture.ts";
+import {
+  deleteNftTable,
+  fetchText,
+  freePort,
+  nftTable,
+  runWebServer,
+  TestNetworks,
+  uniqueTag,
+} from "./helpers/network.ts";
 
-const tag = crypto.randomUUID().slice(0, 6);
+const tag = uniqueTag();
 
 function tableExists(name: string): boolean {
-  return new Deno.Command("nft", { args: ["list", "table", "ip", name], stderr: "null" })
-    .outputSync().success;
-}
-
-async function fetchText(url: string, timeoutMs: number): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const r = await fetch(url, { signal: AbortSignal.timeout(1000) });
-      const text = await r.text();
-      if (r.ok) return text;
-      last = new Error(`HTTP ${r.status}`);
-    } catch (e) {
-      last = e;
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`no answer from ${url}: ${last}`);
+  return nftTable("ip", name) !== undefined;
 }
 
 daemonTest("a published TCP port answers on 127.0.0.1", async (d, t) => {
   const net = `pzt-port-${tag}`;
   const table = nftTableName(d.root);
-  const port = 20000 + Math.floor(Math.random() * 20000);
+  const port = freePort();
+  const nets = new TestNetworks(d);
   try {
-    await d.ok(["network", "create", net]);
-    const id = (await d.ok([
-      "run",
-      "-d",
-      "--name",
-      `web-${tag}`,
-      "--hostname",
-      "webbox",
-      "--network",
-      net,
-      "-p",
-      `127.0.0.1:${port}:80`,
-      "busybox",
-      "httpd",
-      "-f",
-      "-p",
-      "80",
-      "-h",
-      "/etc",
-    ])).trim();
+    await nets.create(net);
+    nets.removeLater(`web-${tag}`);
+    const { id } = await runWebServer(d, {
+      network: net,
+      name: `web-${tag}`,
+      hostname: "webbox",
+      publish: [`127.0.0.1:${port}:80`],
+    });
 
     await t.step("the container's page is served through the published port", async () => {
-      assertEquals((await fetchText(`http://127.0.0.1:${port}/hostname`, 10_000)).trim(), "webbox");
+      assertEquals((await fetchText(`http://127.0.0.1:${port}/hostname`)).trim(), "webbox");
       ok(tableExists(table), `table ip ${table} exists`);
     });
 
@@ -100,10 +80,7 @@ daemonTest("a published TCP port answers on 127.0.0.1", async (d, t) => {
       ok(!tableExists(table), `table ip ${table} is gone`);
     });
   } finally {
-    await d.cli(["rm", "-f", `web-${tag}`]).catch(() => {});
-    await d.cli(["network", "rm", net]).catch(() => {});
-    if (tableExists(table)) {
-      new Deno.Command("nft", { args: ["delete", "table", "ip", table] }).outputSync();
-    }
+    await nets.cleanup();
+    deleteNftTable("ip", table);
   }
 });
