@@ -8,8 +8,9 @@
 
 import { deepStrictEqual as assertEquals, ok } from "node:assert/strict";
 import { daemonTest } from "./helpers/fixture.ts";
+import { freePort, runOnOk, runWebServer, TestNetworks, uniqueTag } from "./helpers/network.ts";
 
-const tag = crypto.randomUUID().slice(0, 6);
+const tag = uniqueTag();
 
 async function get(conn: Deno.Conn, path: string): Promise<string> {
   await conn.write(new TextEncoder().encode(`GET ${path} HTTP/1.0\r\n\r\n`));
@@ -41,30 +42,17 @@ daemonTest(
   async (d, t) => {
     const net = `pzt-redir-${tag}`;
     const name = `web-redir-${tag}`;
-    const port = 20000 + Math.floor(Math.random() * 20000);
+    const port = freePort();
+    const nets = new TestNetworks(d);
     try {
-      await d.ok(["network", "create", net]);
-      await d.ok([
-        "run",
-        "-d",
-        "--name",
+      await nets.create(net);
+      nets.removeLater(name);
+      const { ip } = await runWebServer(d, {
+        network: net,
         name,
-        "--hostname",
-        "redirbox",
-        "--network",
-        net,
-        "-p",
-        `127.0.0.1:${port}:80`,
-        "busybox",
-        "httpd",
-        "-f",
-        "-p",
-        "80",
-        "-h",
-        "/etc",
-      ]);
-      const ip = JSON.parse(await d.ok(["inspect", name]))[0].NetworkSettings.Networks[net]
-        .IPAddress as string;
+        hostname: "redirbox",
+        publish: [`127.0.0.1:${port}:80`],
+      });
 
       await t.step(
         "the socket's peer is the container's address, and the page comes back",
@@ -76,16 +64,11 @@ daemonTest(
       );
 
       await t.step("a container's own 127.0.0.1 port is not redirected", async () => {
-        const out = await d.ok([
-          "run",
-          "--rm",
-          "--network",
+        const out = await runOnOk(
+          d,
           net,
-          "busybox",
-          "sh",
-          "-c",
           `echo own | nc -l -p ${port} & sleep 0.5; nc 127.0.0.1 ${port}`,
-        ]);
+        );
         assertEquals(out.trim(), "own");
       });
 
@@ -114,8 +97,7 @@ daemonTest(
         ok(err instanceof Deno.errors.ConnectionRefused, `refused, got ${err}`);
       });
     } finally {
-      await d.cli(["rm", "-f", name]).catch(() => {});
-      await d.cli(["network", "rm", net]).catch(() => {});
+      await nets.cleanup();
     }
   },
 );
