@@ -7,52 +7,34 @@
  */
 
 import { deepStrictEqual as assertEquals, match, ok } from "node:assert/strict";
-import { Rtnl } from "../ffi/mod.ts";
 import { daemonTest } from "./helpers/fixture.ts";
+import {
+  ncGet,
+  runDetached,
+  runOnOk,
+  runWebServer,
+  TestNetworks,
+  uniqueTag,
+} from "./helpers/network.ts";
 
-const tag = crypto.randomUUID().slice(0, 6);
+const tag = uniqueTag();
 
 daemonTest("firewall rules through the CLI, set while containers run", async (d, t) => {
   const net = `pzt-fc-${tag}`;
   const server = `fcs-${tag}`;
   const client = `fcc-${tag}`;
-  let bridge = "";
+  const nets = new TestNetworks(d);
   try {
-    bridge = `pbr-${(await d.ok(["network", "create", net])).trim().slice(0, 11)}`;
-    const sid = (await d.ok([
-      "run",
-      "-d",
-      "--name",
-      server,
-      "--hostname",
-      "fwsrv",
-      "--network",
-      net,
-      "busybox",
-      "httpd",
-      "-f",
-      "-p",
-      "80",
-      "-h",
-      "/etc",
-    ])).trim();
-    const ipS = JSON.parse(
-      await d.ok(["inspect", "-f", "{{json .NetworkSettings.Networks}}", sid]),
-    )[net].IPAddress as string;
+    await nets.create(net);
+    nets.removeLater(client, server);
+    const { ip: ipS } = await runWebServer(d, { network: net, name: server, hostname: "fwsrv" });
     // The client reports, every 0.3 s, whether it can fetch the server's /hostname.
-    const cid = (await d.ok([
-      "run",
-      "-d",
-      "--name",
-      client,
-      "--network",
-      net,
-      "busybox",
+    const { id: cid } = await runDetached(d, { network: net, name: client }, [
       "sh",
       "-c",
-      `while :; do if printf "GET /hostname HTTP/1.0\\r\\n\\r\\n" | nc -w 1 ${ipS} 80 | ` +
-      `grep -q fwsrv; then echo reach; else echo blocked; fi; sleep 0.3; done`,
-    ])).trim();
+      `while :; do if ${ncGet(ipS, 80, "/hostname", 1)} | grep -q fwsrv; ` +
+      `then echo reach; else echo blocked; fi; sleep 0.3; done`,
+    ]);
     const sees = async (want: string) => {
       let last = "";
       for (let i = 0; i < 60; i++) {
@@ -147,10 +129,9 @@ daemonTest("firewall rules through the CLI, set while containers run", async (d,
     });
 
     await t.step("run --firewall sets the new container's rules from its start", async () => {
-      const probe = `printf "GET /hostname HTTP/1.0\\r\\n\\r\\n" | nc -w 1 ${ipS} 80 | ` +
-        `grep -q fwsrv && echo reach || echo blocked`;
-      const run = (rule: string) =>
-        d.ok(["run", "--rm", "--network", net, "--firewall", rule, "busybox", "sh", "-c", probe]);
+      const get = ncGet(ipS, 80, "/hostname", 1);
+      const probe = `${get} | grep -q fwsrv && echo reach || echo blocked`;
+      const run = (rule: string) => runOnOk(d, net, probe, ["--firewall", rule]);
       assertEquals((await run(`egress,deny,cidr=${ipS}/32,proto=tcp,port=80`)).trim(), "blocked");
       assertEquals((await run(`egress,deny,cidr=${ipS}/32,proto=udp,port=80`)).trim(), "reach");
       const bad = await d.cli(["run", "--rm", "--firewall", "egress,drop", "busybox", "true"]);
@@ -159,42 +140,16 @@ daemonTest("firewall rules through the CLI, set while containers run", async (d,
     });
 
     await t.step("bad flags are one-line errors with a non-zero exit", async () => {
+      const add = ["network", "firewall", "add", net];
+      const egressDeny = [...add, "--direction", "egress", "--action", "deny"];
       const cases: [string[], RegExp][] = [
-        [["network", "firewall", "add", net, "--action", "deny"], /"--direction" is required/],
+        [[...add, "--action", "deny"], /"--direction" is required/],
         [
-          ["network", "firewall", "add", net, "--direction", "out", "--action", "deny"],
+          [...add, "--direction", "out", "--action", "deny"],
           /invalid argument "out" for "--direction" flag/,
         ],
-        [
-          [
-            "network",
-            "firewall",
-            "add",
-            net,
-            "--direction",
-            "egress",
-            "--action",
-            "deny",
-            "--cidr",
-            "1.2.3",
-          ],
-          /for "--cidr" flag/,
-        ],
-        [
-          [
-            "network",
-            "firewall",
-            "add",
-            net,
-            "--direction",
-            "egress",
-            "--action",
-            "deny",
-            "--port",
-            "8080-8090",
-          ],
-          /port ranges are not supported/,
-        ],
+        [[...egressDeny, "--cidr", "1.2.3"], /for "--cidr" flag/],
+        [[...egressDeny, "--port", "8080-8090"], /port ranges are not supported/],
         [["network", "firewall", "frob", net], /'frob' is not a polis network firewall command/],
         [["network", "firewall", "ls"], /requires exactly 1 argument|argument/],
       ];
@@ -210,11 +165,6 @@ daemonTest("firewall rules through the CLI, set while containers run", async (d,
       assertEquals(await d.ok(["network", "firewall", "ls", "-q", net]), "", "nothing half-made");
     });
   } finally {
-    await d.cli(["rm", "-f", client, server]).catch(() => {});
-    await d.cli(["network", "rm", net]).catch(() => {});
-    if (bridge) {
-      using nl = new Rtnl();
-      nl.deleteLinkIfExists(bridge);
-    }
+    await nets.cleanup();
   }
 });
