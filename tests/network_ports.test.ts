@@ -12,6 +12,7 @@ import {
   fetchText,
   freePort,
   nftTable,
+  publishedPorts,
   runWebServer,
   TestNetworks,
   uniqueTag,
@@ -44,9 +45,7 @@ daemonTest("a published TCP port answers on 127.0.0.1", async (d, t) => {
     });
 
     await t.step("inspect shows the binding under NetworkSettings.Ports", async () => {
-      const ports = JSON.parse(
-        await d.ok(["inspect", "-f", "{{json .NetworkSettings.Ports}}", id]),
-      );
+      const ports = await publishedPorts(d, id);
       assertEquals(ports, { "80/tcp": [{ HostIp: "127.0.0.1", HostPort: String(port) }] });
     });
 

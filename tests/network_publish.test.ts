@@ -7,68 +7,42 @@
  */
 
 import { deepStrictEqual as assertEquals, ok } from "node:assert/strict";
-import dgram from "node:dgram";
-import { Rtnl } from "../ffi/mod.ts";
 import { nftTableName } from "../src/network/mod.ts";
 import { busyboxImages } from "./helpers/image.ts";
 import { daemonTest } from "./helpers/fixture.ts";
+import {
+  deleteNftTable,
+  fetchFromContainer,
+  fetchText,
+  freePort,
+  ipamOf,
+  publishedPorts,
+  runWebServer,
+  TestNetworks,
+  udpReachesContainer,
+  uniqueTag,
+} from "./helpers/network.ts";
 
-const tag = crypto.randomUUID().slice(0, 6);
-const port = () => 20000 + Math.floor(Math.random() * 20000);
-
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
+const tag = uniqueTag();
 
 daemonTest("published ports: hairpin, UDP and -P", async (d, t) => {
   const netA = `pzt-pa-${tag}`;
   const netC = `pzt-pc-${tag}`;
-  const bridges: string[] = [];
   const tables = [nftTableName(d.root), `${nftTableName(d.root)}_net`];
   const imgDir = Deno.makeTempDirSync({ prefix: "polis-pub-img-" });
+  const nets = new TestNetworks(d);
   try {
-    for (const n of [netA, netC]) {
-      const id = (await d.ok(["network", "create", n])).trim();
-      bridges.push(`pbr-${id.slice(0, 11)}`);
-    }
-    const gwA = JSON.parse(await d.ok(["network", "inspect", netA]))[0].IPAM.Config[0].Gateway;
-    const webPort = port();
-    await d.ok([
-      "run",
-      "-d",
-      "--name",
-      `pweb-${tag}`,
-      "--hostname",
-      "webbox",
-      "--network",
-      netA,
-      "-p",
-      `${gwA}:${webPort}:80`,
-      "busybox",
-      "httpd",
-      "-f",
-      "-p",
-      "80",
-      "-h",
-      "/etc",
-    ]);
-    const fetchFrom = (net: string) =>
-      d.cli([
-        "run",
-        "--rm",
-        "--network",
-        net,
-        "busybox",
-        "sh",
-        "-c",
-        `for i in 1 2 3 4 5; do printf "GET /hostname HTTP/1.0\\r\\n\\r\\n" | nc -w 2 ${gwA} ${webPort} | tail -1 | grep . && exit 0; sleep 0.3; done; exit 1`,
-      ]);
+    for (const n of [netA, netC]) await nets.create(n);
+    const gwA = (await ipamOf(d, netA)).Gateway;
+    const webPort = freePort();
+    nets.removeLater(`pweb-${tag}`);
+    await runWebServer(d, {
+      network: netA,
+      name: `pweb-${tag}`,
+      hostname: "webbox",
+      publish: [`${gwA}:${webPort}:80`],
+    });
+    const fetchFrom = (net: string) => fetchFromContainer(d, net, gwA, webPort);
 
     await t.step(
       "hairpin: a container on the same network reaches the published port",
@@ -84,42 +58,9 @@ daemonTest("published ports: hairpin, UDP and -P", async (d, t) => {
     });
 
     await t.step("a published UDP port delivers datagrams sent to 127.0.0.1", async () => {
-      const udpPort = port();
-      // busybox here has no UDP server: the container reports its kernel's UDP counters, and
-      // a datagram to a port nobody listens on counts as NoPorts inside its namespace.
-      const id = (await d.ok([
-        "run",
-        "-d",
-        "--network",
-        netA,
-        "-p",
-        `127.0.0.1:${udpPort}:7777/udp`,
-        "busybox",
-        "sh",
-        "-c",
-        `while :; do awk '/^Udp:/{n++} n==2{print "udp-noports", $3; exit}' /proc/net/snmp; sleep 0.2; done`,
-      ])).trim();
-      const noPorts = async () => {
-        const lines = (await d.ok(["logs", "--tail", "1", id])).trim().split("\n");
-        const m = /udp-noports (\d+)/.exec(lines.at(-1) ?? "");
-        return m ? Number(m[1]) : undefined;
-      };
-      const before = await waitFor("the counters", noPorts);
-      const s = dgram.createSocket("udp4");
-      s.on("error", () => {}); // ICMP port unreachable coming back, as expected
-      try {
-        const after = await waitFor("a datagram in the container", async () => {
-          await new Promise<void>((r) => s.send("ping", udpPort, "127.0.0.1", () => r()));
-          const n = await noPorts();
-          return n !== undefined && n > before ? n : undefined;
-        });
-        ok(after > before);
-      } finally {
-        s.close();
-      }
-      const ports = JSON.parse(
-        await d.ok(["inspect", "-f", "{{json .NetworkSettings.Ports}}", id]),
-      );
+      const udpPort = freePort();
+      const id = await udpReachesContainer(d, netA, udpPort);
+      const ports = await publishedPorts(d, id);
       assertEquals(ports, { "7777/udp": [{ HostIp: "127.0.0.1", HostPort: String(udpPort) }] });
       await d.ok(["rm", "-f", id]);
     });
@@ -161,34 +102,18 @@ daemonTest("published ports: hairpin, UDP and -P", async (d, t) => {
         "-h",
         "/etc",
       ])).trim();
-      const ports = JSON.parse(
-        await d.ok(["inspect", "-f", "{{json .NetworkSettings.Ports}}", id]),
-      );
+      const ports = await publishedPorts(d, id);
       const host = Number(ports["80/tcp"]?.[0]?.HostPort);
       ok(host >= 49153 && host <= 65535, JSON.stringify(ports));
-      const text = await waitFor("the page", async () => {
-        try {
-          const r = await fetch(`http://127.0.0.1:${host}/hostname`, {
-            signal: AbortSignal.timeout(1000),
-          });
-          return r.ok ? await r.text() : undefined;
-        } catch {
-          return undefined;
-        }
-      });
+      const text = await fetchText(`http://127.0.0.1:${host}/hostname`);
       assertEquals(text.trim(), "pbox");
       await d.ok(["rm", "-f", id]);
     });
   } finally {
-    await d.cli(["rm", "-f", `pweb-${tag}`]).catch(() => {});
     const ids = (await d.cli(["ps", "-aq"])).stdout.split("\n").filter(Boolean);
     if (ids.length) await d.cli(["rm", "-f", ...ids]).catch(() => {});
-    await d.cli(["network", "rm", netA, netC]).catch(() => {});
-    using nl = new Rtnl();
-    for (const b of bridges) nl.deleteLinkIfExists(b);
-    for (const tb of tables) {
-      new Deno.Command("nft", { args: ["delete", "table", "ip", tb], stderr: "null" }).outputSync();
-    }
+    await nets.cleanup();
+    for (const tb of tables) deleteNftTable("ip", tb);
     Deno.removeSync(imgDir, { recursive: true });
     await Deno.remove(`${imgDir}.tar`).catch(() => {});
   }

@@ -100,6 +100,14 @@ export async function endpoint(d: TestDaemon, ref: string, net: string): Promise
   return (await endpoints(d, ref))[net];
 }
 
+/** A container's published ports (`NetworkSettings.Ports`): bindings by `PORT/PROTO`. */
+export async function publishedPorts(
+  d: TestDaemon,
+  ref: string,
+): Promise<Record<string, { HostIp: string; HostPort: string }[]>> {
+  return JSON.parse(await d.ok(["inspect", "-f", "{{json .NetworkSettings.Ports}}", ref]));
+}
+
 /** `polis network inspect NET`, the one network's object. */
 // deno-lint-ignore no-explicit-any
 export async function inspectNetwork(d: TestDaemon, net: string): Promise<any> {
