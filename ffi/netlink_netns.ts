@@ -61,7 +61,7 @@ function returnHome(home: number): void {
  * `{ "net/ipv6/conf/eth0/disable_ipv6": "0" }` (paths under /proc/sys), in order.
  */
 export function setSysctlsInNetns(nsPath: string, values: Record<string, string>): Promise<void> {
-  try {
+  return settled(() =>
     inNetnsSync(nsPath, () => {
       for (const [key, value] of Object.entries(values)) {
         const fd = open(`/proc/sys/${key}`, O_WRONLY | O_CLOEXEC);
@@ -71,11 +71,8 @@ export function setSysctlsInNetns(nsPath: string, values: Record<string, string>
           close(fd);
         }
       }
-    });
-    return Promise.resolve();
-  } catch (e) {
-    return Promise.reject(e);
-  }
+    })
+  );
 }
 
 /**
@@ -88,8 +85,13 @@ export function openNetlinkInNetnsSync(nsPath: string): NetlinkSocket {
 
 /** Kept async for callers written against the Worker version. */
 export function openNetlinkInNetns(nsPath: string): Promise<NetlinkSocket> {
+  return settled(() => openNetlinkInNetnsSync(nsPath));
+}
+
+/** A synchronous call's result or error as a promise. */
+function settled<T>(fn: () => T): Promise<T> {
   try {
-    return Promise.resolve(openNetlinkInNetnsSync(nsPath));
+    return Promise.resolve(fn());
   } catch (e) {
     return Promise.reject(e);
   }

@@ -365,39 +365,13 @@ async function benchContainers(
 
   if (have("podman")) {
     const podmanCgroupsBefore = libpodCgroups();
-    const p = [
-      "podman",
-      "--root",
-      `${tmp}/podman/root`,
-      "--runroot",
-      `${tmp}/podman/run`,
-      "--storage-driver",
-      "overlay",
-      "--cgroup-manager",
-      "cgroupfs",
-      "--events-backend",
-      "file",
-    ];
+    const p = podmanCommand(`${tmp}/podman`);
     await new Deno.Command(p[0], {
       args: [...p.slice(1), "load", "-i", imgs.dockerArchive],
       stdout: "null",
       stderr: "null",
     }).output();
-    const podman = median(
-      await timeCmd([
-        ...p,
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        "--ulimit",
-        "nofile=1024:20000",
-        "--ulimit",
-        "nproc=4096:4096",
-        "busybox:latest",
-        "true",
-      ]),
-    );
+    const podman = await timePodmanRunTrue(p, ["--network", "none"]);
     report("podman run --rm --network none busybox true", podman, "ms");
     ratio("polis run --rm / podman run --rm (target ≤ 0.5)", runRm, podman);
     await new Deno.Command(p[0], {
@@ -624,36 +598,13 @@ async function benchBridgeRun(
   const linksBefore = new Set(rtnl.listLinks().map((l) => l.name));
   const forwardBefore = Deno.readTextFileSync("/proc/sys/net/ipv4/ip_forward").trim();
   const cgroupsBefore = libpodCgroups();
-  const p = [
-    "podman",
-    "--root",
-    `${tmp}/podman-net/root`,
-    "--runroot",
-    `${tmp}/podman-net/run`,
+  const p = podmanCommand(`${tmp}/podman-net`, [
     "--network-config-dir",
     `${tmp}/podman-net/networks`,
-    "--storage-driver",
-    "overlay",
-    "--cgroup-manager",
-    "cgroupfs",
-    "--events-backend",
-    "file",
-  ];
+  ]);
   try {
     await cmd(p[0], [...p.slice(1), "load", "-i", imgs.dockerArchive]);
-    const podman = median(
-      await timeCmd([
-        ...p,
-        "run",
-        "--rm",
-        "--ulimit",
-        "nofile=1024:20000",
-        "--ulimit",
-        "nproc=4096:4096",
-        "busybox:latest",
-        "true",
-      ]),
-    );
+    const podman = await timePodmanRunTrue(p, []);
     report("podman run --rm (default network) busybox true", podman, "ms");
     ratio("polis run --rm bridge / podman default net (target ≤ 0.3)", runBridge, podman);
   } finally {
@@ -689,6 +640,42 @@ async function benchBridgeRun(
       await Deno.remove(dir).catch(() => {});
     }
   }
+}
+
+/** podman with its own storage under `dir` (never the host's), cgroupfs and file events. */
+function podmanCommand(dir: string, extra: string[] = []): string[] {
+  return [
+    "podman",
+    "--root",
+    `${dir}/root`,
+    "--runroot",
+    `${dir}/run`,
+    ...extra,
+    "--storage-driver",
+    "overlay",
+    "--cgroup-manager",
+    "cgroupfs",
+    "--events-backend",
+    "file",
+  ];
+}
+
+/** Median of `podman run --rm … busybox true`, with polis's default rlimits. */
+async function timePodmanRunTrue(podman: string[], opts: string[]): Promise<number> {
+  return median(
+    await timeCmd([
+      ...podman,
+      "run",
+      "--rm",
+      ...opts,
+      "--ulimit",
+      "nofile=1024:20000",
+      "--ulimit",
+      "nproc=4096:4096",
+      "busybox:latest",
+      "true",
+    ]),
+  );
 }
 
 /** "family name" of every nftables table. */
